@@ -1,0 +1,57 @@
+"""Project-level API views (the apps' APIs live in each app's api/ package)."""
+
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from central.health import platform_health
+
+_component = inline_serializer(
+    "HealthComponent",
+    {"name": serializers.CharField(), "ok": serializers.BooleanField(),
+     "detail": serializers.CharField()},
+)
+
+
+class HealthView(APIView):
+    """Database, Redis, Celery worker and disk: 200 when all are up, 503 naming what is down."""
+
+    permission_classes = (AllowAny,)
+    authentication_classes = ()
+    throttle_classes = ()
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Health",
+                {
+                    "status": serializers.ChoiceField(choices=["ok", "down"]),
+                    "down": serializers.ListField(child=serializers.CharField()),
+                    "components": serializers.DictField(child=_component),
+                },
+            ),
+            503: None,
+        },
+        examples=[
+            OpenApiExample(
+                "A worker is down",
+                status_codes=["503"],
+                response_only=True,
+                value={
+                    "status": "down",
+                    "down": ["celery"],
+                    "components": {
+                        "celery": {"name": "celery", "ok": False,
+                                   "detail": "no worker answered the ping"}
+                    },
+                },
+            )
+        ],
+    )
+    def get(self, request: Request) -> Response:
+        report = platform_health()
+        code = status.HTTP_200_OK if not report["down"] else status.HTTP_503_SERVICE_UNAVAILABLE
+        return Response(report, status=code)

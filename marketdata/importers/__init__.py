@@ -1,0 +1,1 @@
+"""Candle file importers: parse a file into a CandleBatch, reporting every bad row."""

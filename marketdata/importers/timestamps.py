@@ -1,0 +1,82 @@
+"""Candle times from files: epoch numbers in s, ms or µs (detected per file) or ISO 8601.
+
+Binance's spot kline files carry milliseconds up to 2024 and microseconds from 2025 on;
+a file is read in the unit of its first row, and a row in another unit is rejected
+rather than silently shifted by a factor of a thousand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from marketdata.importers.batch import RowError
+
+# Magnitude bounds: from 1973 on, seconds exceed 1e8; ms exceed 1e11; µs exceed 1e14.
+_UNITS = (("seconds", 1e8, 1e11, 1_000_000), ("milliseconds", 1e11, 1e14, 1_000),
+          ("microseconds", 1e14, 1e17, 1))
+
+
+@dataclass(frozen=True)
+class RawTimes:
+    values: np.ndarray  # int64 epoch numbers, or strings
+    lines: np.ndarray
+
+
+def _unit_of(value: float) -> tuple[str, float, float, int] | None:
+    return next((u for u in _UNITS if u[1] <= abs(value) < u[2]), None)
+
+
+def _epoch_to_us(
+    numbers: np.ndarray, lines: np.ndarray, label: str, allow_seconds: bool
+) -> tuple[np.ndarray, list[RowError]]:
+    if len(numbers) == 0:
+        return np.empty(0, dtype=np.int64), []
+    unit = _unit_of(float(numbers[0]))
+    if unit is None or (unit[0] == "seconds" and not allow_seconds):
+        expected = "seconds, milliseconds or microseconds" if allow_seconds else (
+            "milliseconds or microseconds")
+        return np.zeros(len(numbers), dtype=np.int64), [
+            RowError(int(lines[0]), label, f"{numbers[0]} is not an epoch time in {expected}")
+        ] + [RowError(int(line), label, "file rejected: first timestamp unreadable")
+             for line in lines[1:]]
+    name, low, high, factor = unit
+    magnitude = np.abs(numbers.astype(np.float64))
+    wrong = (magnitude < low) | (magnitude >= high)
+    errors = [
+        RowError(int(lines[i]), label,
+                 f"{numbers[i]} is not in {name} like the first row of this file")
+        for i in np.flatnonzero(wrong)
+    ]
+    return numbers.astype(np.int64) * factor, errors
+
+
+def to_epoch_us(raw: RawTimes, label: str, allow_iso: bool) -> tuple[np.ndarray, list[RowError]]:
+    """Microseconds since the epoch for each row, and the rows that could not be read."""
+    values = raw.values
+    if values.dtype != object:
+        return _epoch_to_us(values, raw.lines, label, allow_seconds=allow_iso)
+    as_numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+    if len(values) and not as_numbers.isna().any():
+        numbers = as_numbers.to_numpy()
+        if not np.all(np.mod(numbers, 1) == 0):
+            numbers = np.round(numbers * 1e6).astype(np.int64) // 1_000_000
+        return _epoch_to_us(numbers.astype(np.int64), raw.lines, label, allow_seconds=allow_iso)
+    if not allow_iso:
+        bad = np.flatnonzero(as_numbers.isna().to_numpy())
+        return np.zeros(len(values), dtype=np.int64), [
+            RowError(int(raw.lines[i]), label, f"{values[i]!r} is not an epoch time")
+            for i in bad
+        ]
+    parsed = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601",
+                            errors="coerce")
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    errors = [
+        RowError(int(raw.lines[i]), label,
+                 f"{values[i]!r} is not an ISO 8601 date or an epoch number")
+        for i in bad
+    ]
+    micros = parsed.fillna(pd.Timestamp(0, tz="UTC")).dt.as_unit("us").astype("int64")
+    return micros.to_numpy(dtype=np.int64), errors

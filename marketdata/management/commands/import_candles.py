@@ -1,0 +1,56 @@
+"""python manage.py import_candles PATH --symbol SYM --timeframe TF [...]"""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from marketdata.importers.errors import ImportFileError, ImportRejected
+from marketdata.importers.formats import FORMATS
+from marketdata.models import DEFAULT_SOURCE
+from marketdata.services import InvalidParameter, import_candles
+
+
+class Command(BaseCommand):
+    help = (
+        "Import candles from a Binance kline file or a generic OHLCV CSV (.csv, .gz, .zip). "
+        "All-or-nothing unless --skip-invalid."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path")
+        parser.add_argument("--symbol", required=True)
+        parser.add_argument("--timeframe", required=True)
+        parser.add_argument("--format", dest="fmt", choices=FORMATS, default="auto")
+        parser.add_argument("--source", default=DEFAULT_SOURCE)
+        parser.add_argument("--skip-invalid", action="store_true",
+                            help="store the valid rows and list the rejected ones")
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def handle(self, *args, **options) -> None:
+        try:
+            result = import_candles(
+                options["path"], symbol=options["symbol"], timeframe=options["timeframe"],
+                fmt=options["fmt"], source_name=options["source"],
+                skip_invalid=options["skip_invalid"],
+            )
+        except ImportRejected as exc:
+            if options["json"]:
+                self.stdout.write(json.dumps({
+                    "error": str(exc), "inserted": 0, "updated": 0, "skipped": 0,
+                    "rejected": len({e.line for e in exc.errors}),
+                    "rejects": [e.as_dict() for e in exc.errors],
+                }))
+            raise CommandError(str(exc)) from None
+        except (InvalidParameter, ImportFileError) as exc:
+            if options["json"]:
+                self.stdout.write(json.dumps({"error": str(exc)}))
+            raise CommandError(str(exc)) from None
+        if options["json"]:
+            self.stdout.write(json.dumps(result.as_dict()))
+            return
+        self.stdout.write(
+            f"inserted {result.inserted}, updated {result.updated}, "
+            f"unchanged {result.skipped}, rejected {result.rejected}"
+        )
+        for reject in result.rejects:
+            self.stdout.write(f"  rejected {reject}")

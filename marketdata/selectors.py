@@ -1,0 +1,201 @@
+"""Market-data reads. Candles are shared reference data: every signed-in user may read
+them; writing and syncing need the permissions named on the Candle model."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
+from django.db.models import Prefetch, QuerySet
+
+from marketdata import pgcopy, timescale
+from marketdata.models import DEFAULT_SOURCE, CandleSeries, Symbol, SyncRun, WatchedSymbol
+from marketdata.timeframes import get_timeframe
+
+CANDLE_FIELDS = ("open", "high", "low", "close", "volume", "quote_volume", "trade_count")
+_READ_COLUMNS = [
+    ("timestamp", "i8"), ("open", "f8"), ("high", "f8"), ("low", "f8"), ("close", "f8"),
+    ("volume", "f8"), ("quote_volume", "f8"), ("trade_count", "i8"),
+]
+_READ_SQL = """
+    COPY (SELECT timestamp, open, high, low, close, volume,
+                 COALESCE(quote_volume, 'NaN'), COALESCE(trade_count, -1)
+          FROM marketdata_candle
+          WHERE series_id = %s AND timestamp >= %s AND timestamp < %s
+          ORDER BY timestamp) TO STDOUT (FORMAT BINARY)
+"""
+_FAR_PAST = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+_FAR_FUTURE = datetime.fromisoformat("9999-01-01T00:00:00+00:00")
+
+
+def can_import_candles(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return user.is_authenticated and user.has_perm("marketdata.import_candles")
+
+
+def can_sync_market_data(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return user.is_authenticated and user.has_perm("marketdata.sync_market_data")
+
+
+def symbols_with_series() -> QuerySet[Symbol]:
+    """Symbols that have stored candles, each with its series (two queries in all)."""
+    series = CandleSeries.objects.filter(candle_count__gt=0).order_by("timeframe", "source")
+    return (
+        Symbol.objects.filter(series__candle_count__gt=0)
+        .distinct()
+        .prefetch_related(Prefetch("series", queryset=series, to_attr="stored_series"))
+    )
+
+
+def find_series(symbol: str, timeframe: str, source: str = DEFAULT_SOURCE) -> CandleSeries | None:
+    return (
+        CandleSeries.objects.select_related("symbol")
+        .filter(symbol__name=symbol, timeframe=timeframe, source=source)
+        .first()
+    )
+
+
+def candle_arrays(
+    series: CandleSeries, start: datetime | None = None, end: datetime | None = None
+) -> dict[str, np.ndarray]:
+    """Candles with start <= open time < end as numpy arrays, in one round trip.
+
+    `timestamp` is int64 microseconds since the Unix epoch; quote_volume is NaN and
+    trade_count -1 where the source had none.
+    """
+    connection.ensure_connection()
+    chunks: list[bytes] = []
+    with connection.connection.cursor() as cursor, cursor.copy(
+        _READ_SQL, (series.pk, start or _FAR_PAST, end or _FAR_FUTURE)
+    ) as copy:
+        for chunk in copy:
+            chunks.append(bytes(chunk))
+    records = pgcopy.decode(_READ_COLUMNS, b"".join(chunks))
+    arrays = {name: records[name].astype(np.float64) for name in CANDLE_FIELDS[:-1]}
+    arrays["trade_count"] = records["trade_count"].astype(np.int64)
+    arrays["timestamp"] = pgcopy.pg_to_unix_us(records["timestamp"])
+    return arrays
+
+
+def candle_frame(
+    series: CandleSeries, start: datetime | None = None, end: datetime | None = None
+) -> pd.DataFrame:
+    """The same range as a DataFrame indexed by UTC open time."""
+    arrays = candle_arrays(series, start, end)
+    index = pd.DatetimeIndex(arrays.pop("timestamp").astype("datetime64[us]"), tz="UTC",
+                             name="timestamp")
+    frame = pd.DataFrame(arrays, index=index)
+    frame["quote_volume"] = frame["quote_volume"].where(~np.isnan(frame["quote_volume"]))
+    return frame
+
+
+@dataclass(frozen=True)
+class CandleRange:
+    bucket_seconds: int  # width of each returned candle; the series' own width if raw
+    downsampled: bool
+    arrays: dict[str, np.ndarray]  # timestamp (µs), open, high, low, close, volume
+
+
+def _bucket_width(series: CandleSeries, start: datetime, end: datetime, max_points: int) -> int:
+    step = get_timeframe(series.timeframe).seconds
+    span = (end - start).total_seconds()
+    return max(1, math.ceil(span / max_points / step)) * step
+
+
+def _downsample_sql(width: int) -> str:
+    if timescale.timescale_enabled():
+        source = "marketdata_candle"
+        for seconds, view in sorted(timescale.CONTINUOUS_AGGREGATES.items(), reverse=True):
+            if width % seconds == 0:
+                source = f"(SELECT series_id, bucket AS timestamp, open, high, low, close, volume FROM {view})"
+                break
+        return f"""
+            SELECT time_bucket(%s * INTERVAL '1 second', timestamp) AS bucket,
+                   first(open, timestamp), max(high), min(low), last(close, timestamp), sum(volume)
+            FROM {source} c WHERE series_id = %s AND timestamp >= %s AND timestamp < %s
+            GROUP BY bucket ORDER BY bucket
+        """
+    return """
+        SELECT date_bin(%s * INTERVAL '1 second', timestamp, TIMESTAMPTZ '1970-01-01') AS bucket,
+               (array_agg(open ORDER BY timestamp))[1], max(high), min(low),
+               (array_agg(close ORDER BY timestamp DESC))[1], sum(volume)
+        FROM marketdata_candle WHERE series_id = %s AND timestamp >= %s AND timestamp < %s
+        GROUP BY bucket ORDER BY bucket
+    """
+
+
+def _downsample_months(arrays: dict[str, np.ndarray], months: int) -> dict[str, np.ndarray]:
+    moments = arrays["timestamp"].astype("datetime64[us]").astype("datetime64[M]")
+    group = moments.astype(np.int64) // months
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    ends = np.r_[starts[1:], len(group)] - 1
+    return {
+        "timestamp": (group[starts] * months).astype("datetime64[M]").astype("datetime64[us]")
+        .astype(np.int64),
+        "open": arrays["open"][starts],
+        "high": np.maximum.reduceat(arrays["high"], starts),
+        "low": np.minimum.reduceat(arrays["low"], starts),
+        "close": arrays["close"][ends],
+        "volume": np.add.reduceat(arrays["volume"], starts),
+    }
+
+
+def candle_range(
+    series: CandleSeries, start: datetime | None, end: datetime | None, max_points: int
+) -> CandleRange:
+    """At most max_points candles covering [start, end): raw when they fit, otherwise
+    OHLC-correct buckets (first open, highest high, lowest low, last close, summed volume)
+    aligned to the Unix epoch."""
+    start = start or series.first_timestamp or _FAR_PAST
+    end = end or (series.last_timestamp + get_timeframe(series.timeframe).delta
+                  if series.last_timestamp else _FAR_FUTURE)
+    step = get_timeframe(series.timeframe).seconds
+    width = _bucket_width(series, start, end, max_points)
+    keys = ("timestamp", "open", "high", "low", "close", "volume")
+    if width == step:
+        arrays = candle_arrays(series, start, end)
+        if len(arrays["timestamp"]) <= max_points:
+            return CandleRange(step, False, {k: arrays[k] for k in keys})
+    if get_timeframe(series.timeframe).is_calendar_month:
+        arrays = candle_arrays(series, start, end)
+        months = max(1, math.ceil(len(arrays["timestamp"]) / max_points))
+        return CandleRange(width, True, _downsample_months(arrays, months))
+    with connection.cursor() as cursor:
+        cursor.execute(_downsample_sql(width), (width, series.pk, start, end))
+        rows = cursor.fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in keys]
+    stamps = np.asarray([int(t.timestamp() * 1_000_000) for t in columns[0]], dtype=np.int64)
+    arrays = {"timestamp": stamps}
+    arrays.update({k: np.asarray(v, dtype=np.float64) for k, v in zip(keys[1:], columns[1:],
+                                                                        strict=True)})
+    return CandleRange(width, True, arrays)
+
+
+def watched_symbols_due() -> QuerySet[WatchedSymbol]:
+    return WatchedSymbol.objects.filter(is_enabled=True).select_related("symbol")
+
+
+def sync_runs_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[SyncRun]:
+    """Sync runs are operational records: visible to those who may run syncs."""
+    if not can_sync_market_data(user):
+        return SyncRun.objects.none()
+    return SyncRun.objects.select_related("symbol", "requested_by")
+
+
+def sync_run_snapshot(run_id: int) -> dict | None:
+    run = SyncRun.objects.select_related("symbol").filter(pk=run_id).first()
+    if run is None:
+        return None
+    return {
+        "id": run.pk,
+        "symbol": run.symbol.name,
+        "timeframe": run.timeframe,
+        "status": run.status,
+        "rows_inserted": run.rows_inserted,
+        "rows_updated": run.rows_updated,
+        "error": run.error,
+    }

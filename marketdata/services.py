@@ -1,0 +1,157 @@
+"""Market-data writes: the one place the CLI, the API, the admin and tasks call."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from marketdata.importers.batch import RowError
+from marketdata.importers.errors import ImportRejected
+from marketdata.importers.files import read_candle_file
+from marketdata.importers.formats import layout_for
+from marketdata.importers.tabular import parse_rows
+from marketdata.importers.validation import validate
+from marketdata.models import DEFAULT_SOURCE, CandleSeries, Symbol, SyncRun
+from marketdata.storage import upsert_candles
+from marketdata.timeframes import UnknownTimeframe, get_timeframe
+
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+_SOURCE = re.compile(r"^[a-z0-9_.-]{1,32}$")
+_KNOWN_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
+
+
+class InvalidParameter(ValueError):
+    """A parameter the caller gave is wrong; `parameter` names it."""
+
+    def __init__(self, parameter: str, message: str):
+        self.parameter = parameter
+        super().__init__(f"{parameter}: {message}")
+
+
+def normalise_symbol(raw: str) -> str:
+    """'btc/usdt', 'BTC-USDT' and 'BTCUSDT' all name BTCUSDT."""
+    name = re.sub(r"[/\-_ ]", "", (raw or "").strip()).upper()
+    if not _SYMBOL.match(name):
+        raise InvalidParameter("symbol", f"{raw!r} is not a symbol like BTCUSDT")
+    return name
+
+
+def check_timeframe(code: str) -> str:
+    try:
+        return get_timeframe(code).code
+    except UnknownTimeframe as exc:
+        raise InvalidParameter("timeframe", str(exc)) from None
+
+
+def check_source(name: str) -> str:
+    if not _SOURCE.match(name or ""):
+        raise InvalidParameter("source", f"{name!r} must be 1-32 lower-case letters, digits, _.-")
+    return name
+
+
+def _split_pair(name: str) -> tuple[str, str]:
+    for quote in _KNOWN_QUOTES:
+        if name.endswith(quote) and len(name) > len(quote):
+            return name[: -len(quote)], quote
+    return "", ""
+
+
+def get_or_create_symbol(name: str) -> Symbol:
+    base, quote = _split_pair(name)
+    symbol, _ = Symbol.objects.get_or_create(
+        name=name, defaults={"base_asset": base, "quote_asset": quote}
+    )
+    return symbol
+
+
+def get_or_create_series(symbol: str, timeframe: str, source: str = DEFAULT_SOURCE) -> CandleSeries:
+    series, _ = CandleSeries.objects.get_or_create(
+        symbol=get_or_create_symbol(symbol), timeframe=timeframe, source=source
+    )
+    return series
+
+
+@dataclass
+class ImportResult:
+    inserted: int = 0
+    updated: int = 0
+    skipped: int = 0  # rows already stored with the same values
+    rejects: list[RowError] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len({e.line for e in self.rejects})
+
+    def as_dict(self) -> dict:
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "rejects": [e.as_dict() for e in self.rejects],
+        }
+
+
+def import_candles(
+    source: str | Path | BinaryIO,
+    *,
+    symbol: str,
+    timeframe: str,
+    fmt: str = "auto",
+    source_name: str = DEFAULT_SOURCE,
+    skip_invalid: bool = False,
+    filename: str | None = None,
+) -> ImportResult:
+    """Import a candle file; all-or-nothing unless skip_invalid (then rejects are listed).
+
+    Raises InvalidParameter, ImportFileError or ImportRejected; none of them writes.
+    """
+    symbol = normalise_symbol(symbol)
+    timeframe = check_timeframe(timeframe)
+    source_name = check_source(source_name)
+    data = read_candle_file(source, filename)
+    batch = validate(parse_rows(data, layout_for(data, fmt)), get_timeframe(timeframe))
+    if batch.rejects and not skip_invalid:
+        raise ImportRejected(batch.rejects, len(batch) + len({e.line for e in batch.rejects}))
+    with transaction.atomic():
+        series = get_or_create_series(symbol, timeframe, source_name)
+        counts = upsert_candles(series, batch)
+    return ImportResult(counts.inserted, counts.updated, counts.unchanged, batch.rejects)
+
+
+def request_sync(
+    symbol: str,
+    timeframe: str,
+    start: datetime,
+    end: datetime | None = None,
+    *,
+    trigger: str = SyncRun.Trigger.MANUAL,
+    user: AbstractBaseUser | None = None,
+) -> SyncRun:
+    """Record a pending sync run and queue it for a worker once the transaction commits."""
+    from marketdata.tasks import run_sync
+
+    symbol = normalise_symbol(symbol)
+    timeframe = check_timeframe(timeframe)
+    if start.tzinfo is None:
+        raise InvalidParameter("start", "must carry a time zone (UTC assumed nowhere)")
+    if end is not None and end <= start:
+        raise InvalidParameter("end", "must be after start")
+    if start > timezone.now():
+        raise InvalidParameter("start", "is in the future")
+    with transaction.atomic():
+        run = SyncRun.objects.create(
+            symbol=get_or_create_symbol(symbol), timeframe=timeframe, start=start, end=end,
+            trigger=trigger, requested_by=user if user and user.is_authenticated else None,
+            task_id=str(uuid.uuid4()),
+        )
+        transaction.on_commit(lambda: run_sync.apply_async((run.pk,), task_id=run.task_id))
+    return run

@@ -1,0 +1,145 @@
+"""Shared fixtures: users and clients, and a real Celery worker process.
+
+The suite runs against the real PostgreSQL and Redis that `make test` starts (or the
+ones in DATABASE_URL / REDIS_URL); pytest-django creates and drops the test database.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from accounts.services import grant_role_permissions
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_redis():
+    """Each run starts from an empty Redis (the throwaway one, or the given db)."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield
+    client.close()
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username: str, role: str | None = None, **extra):
+        user = django_user_model.objects.create_user(
+            username=username, password=f"{username}-Password-1", **extra
+        )
+        if role:
+            grant_role_permissions(user, role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def operator(make_user):
+    return make_user("ops", role="operator")
+
+
+@pytest.fixture
+def analyst(make_user):
+    return make_user("ana", role="analyst")
+
+
+@pytest.fixture
+def viewer(make_user):
+    return make_user("vic")
+
+
+def _client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def operator_client(operator) -> APIClient:
+    return _client_for(operator)
+
+
+@pytest.fixture
+def analyst_client(analyst) -> APIClient:
+    return _client_for(analyst)
+
+
+@pytest.fixture
+def viewer_client(viewer) -> APIClient:
+    return _client_for(viewer)
+
+
+def worker_environment(database_name: str, **extra: str) -> dict[str, str]:
+    """The environment of a subprocess that must see the test database."""
+    env = dict(os.environ)
+    db = settings.DATABASES["default"]
+    env["TEST_DATABASE_NAME"] = database_name
+    env["DATABASE_URL"] = _database_url(db, database_name)
+    env.update(extra)
+    return env
+
+
+def _database_url(db: dict, name: str) -> str:
+    from urllib.parse import quote
+
+    user = quote(db.get("USER") or "")
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    host = quote(db.get("HOST") or "", safe="")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{user}{password}@{host}{port}/{name}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real `celery worker` subprocess bound to the test database.
+
+    Tests that use it must commit their data (transactional_db) so the worker sees it.
+    """
+    from central.celery import app
+
+    with django_db_blocker.unblock():
+        from django.db import connection
+
+        name = connection.settings_dict["NAME"]
+    env = worker_environment(name)
+    log_path = Path(os.environ.get("CENTRAL_TEST_ARTIFACTS", BASE_DIR / "test-artifacts"))
+    log_path.mkdir(parents=True, exist_ok=True)
+    log_file = open(log_path / "celery-worker.log", "w")  # noqa: SIM115 (kept open for the worker)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "central", "worker", "--pool", "threads",
+         "--concurrency", "2", "-Q", "default,marketdata", "--loglevel", "INFO",
+         "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
+        env=env, cwd=BASE_DIR, stdout=log_file, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"celery worker exited early; see {log_file.name}")
+        if app.control.ping(timeout=0.5):
+            break
+    else:
+        process.kill()
+        raise RuntimeError(f"celery worker did not answer within 60 s; see {log_file.name}")
+    yield process
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log_file.close()
