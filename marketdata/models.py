@@ -58,7 +58,11 @@ class CandleSeries(models.Model):
 
 class Candle(models.Model):
     pk = models.CompositePrimaryKey("series_id", "timestamp")
-    series = models.ForeignKey(CandleSeries, on_delete=models.CASCADE, related_name="candles")
+    # No database-level FK: a per-row RI trigger would halve bulk-load speed; every
+    # writer goes through storage.upsert_candles with a series that exists.
+    series = models.ForeignKey(
+        CandleSeries, on_delete=models.DO_NOTHING, related_name="candles", db_constraint=False
+    )
     timestamp = models.DateTimeField(help_text="Open time of the candle, UTC.")
     open = models.FloatField()
     high = models.FloatField()

@@ -1,8 +1,9 @@
 """PostgreSQL's binary COPY format for fixed-width rows, built and read with numpy.
 
-Every column here is 8 bytes (int8, float8 or timestamptz) and never NULL, so a row is
-a fixed-size record and a whole table is one numpy structured array: no Python loop
-touches a row on the way in or out.
+Every column here is 8 bytes (int8, float8 or timestamptz), so a row is a fixed-size
+record and a whole table is one numpy structured array: no Python loop touches a row on
+the way in or out. A NULL is written as length -1 with no data; rows holding NULLs are
+squeezed with one boolean mask over the bytes, so that stays vectorised too.
 """
 
 from __future__ import annotations
@@ -24,7 +25,21 @@ def record_dtype(columns: list[tuple[str, str]]) -> np.dtype:
     return np.dtype(fields)
 
 
-def encode(columns: list[tuple[str, str]], arrays: dict[str, np.ndarray]) -> bytes:
+def encode(
+    columns: list[tuple[str, str]],
+    arrays: dict[str, np.ndarray],
+    nulls: dict[str, np.ndarray] | None = None,
+) -> bytes:
+    """A whole binary COPY payload (header, rows, trailer)."""
+    return HEADER + encode_rows(columns, arrays, nulls) + TRAILER
+
+
+def encode_rows(
+    columns: list[tuple[str, str]],
+    arrays: dict[str, np.ndarray],
+    nulls: dict[str, np.ndarray] | None = None,
+) -> bytes:
+    """The tuples alone; `nulls` maps a column to a boolean mask of rows that are NULL."""
     dtype = record_dtype(columns)
     n = len(next(iter(arrays.values())))
     records = np.empty(n, dtype=dtype)
@@ -32,16 +47,26 @@ def encode(columns: list[tuple[str, str]], arrays: dict[str, np.ndarray]) -> byt
     for name, _kind in columns:
         records[f"{name}_length"] = 8
         records[name] = arrays[name]
-    return HEADER + records.tobytes() + TRAILER
+    nulls = {name: mask for name, mask in (nulls or {}).items() if mask.any()}
+    if not nulls:
+        return records.tobytes()
+    keep = np.ones((n, dtype.itemsize), dtype=bool)
+    for name, mask in nulls.items():
+        records[f"{name}_length"][mask] = -1
+        offset = dtype.fields[name][1]
+        keep[mask, offset: offset + 8] = False
+    raw = records.view(np.uint8).reshape(n, dtype.itemsize)
+    return raw[keep].tobytes()
 
 
-def decode(columns: list[tuple[str, str]], payload: bytes) -> np.ndarray:
-    """A structured array of the rows in a binary COPY payload (no NULLs allowed)."""
-    dtype = record_dtype(columns)
-    body = memoryview(payload)[len(HEADER): len(payload) - len(TRAILER)]
-    if len(body) % dtype.itemsize:
-        raise ValueError("binary COPY payload does not match the expected columns")
-    return np.frombuffer(body, dtype=dtype)
+def decode_packed(columns: list[tuple[str, str]], blob: bytes | None) -> np.ndarray:
+    """Rows packed back to back by `*send()` functions (8 big-endian bytes per column)."""
+    dtype = np.dtype([(name, f">{kind}") for name, kind in columns])
+    if not blob:
+        return np.empty(0, dtype=dtype)
+    if len(blob) % dtype.itemsize:
+        raise ValueError("packed rows do not match the expected columns")
+    return np.frombuffer(blob, dtype=dtype)
 
 
 def unix_us_to_pg(timestamp_us: np.ndarray) -> np.ndarray:

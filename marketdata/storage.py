@@ -1,6 +1,10 @@
-"""Writing candles in bulk: binary COPY into a staging table, then one set-based upsert.
+"""Writing candles in bulk with binary COPY.
 
-Every writer of a series (file imports, Binance sync) comes through `upsert_candles`,
+When no stored candle of the series lies inside the batch's time range (a first import,
+a sync that appends), the batch is copied straight into the candle table: nothing can
+conflict, and this is the fastest load PostgreSQL offers. Otherwise it is copied into a
+staging table and merged by one set-based upsert (changed rows updated, new rows
+inserted, equal rows left alone). Every writer of a series (file imports, Binance sync) comes through `upsert_candles`,
 which holds a per-series advisory lock for its transaction, so two writers of the same
 series never interleave and the series' first/last/count stay exact.
 """
@@ -8,9 +12,11 @@ series never interleave and the series' first/last/count stay exact.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from django.db import connection, transaction
+from psycopg.copy import QueuedLibpqWriter
 
 from marketdata import pgcopy
 from marketdata.importers.batch import CandleBatch
@@ -21,8 +27,13 @@ STAGING_COLUMNS = [
     ("volume", "f8"), ("quote_volume", "f8"), ("trade_count", "i8"),
 ]
 _ADVISORY_NAMESPACE = 0x43414E44  # "CAND": keeps our advisory locks apart from others'
-_COPY_CHUNK = 8 * 1024 * 1024
+_COPY_ROWS = 65_536
 _VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "quote_volume", "trade_count")
+
+
+def _as_datetime(pg_timestamp: np.int64) -> datetime:
+    micros = int(pgcopy.pg_to_unix_us(np.asarray([pg_timestamp]))[0])
+    return datetime.fromtimestamp(0, UTC) + timedelta(microseconds=micros)
 
 
 @dataclass(frozen=True)
@@ -32,27 +43,54 @@ class UpsertCounts:
     unchanged: int
 
 
-def _write_staging(cursor, batch: CandleBatch) -> None:
+def _copy_in(
+    cursor, statement: str, columns: list[tuple[str, str]], arrays: dict, nullable: bool
+) -> None:
+    """Encode and send in slices; a writer thread sends one slice while the next is built."""
+    total = len(arrays["ts"])
+    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+        copy.write(pgcopy.HEADER)
+        for start in range(0, total, _COPY_ROWS):
+            part = {name: values[start: start + _COPY_ROWS] for name, values in arrays.items()}
+            nulls = None
+            if nullable:  # NaN / -1 mark "not given by the source": stored as NULL
+                nulls = {"quote_volume": np.isnan(part["quote_volume"]),
+                         "trade_count": part["trade_count"] == -1}
+            copy.write(pgcopy.encode_rows(columns, part, nulls))
+        copy.write(pgcopy.TRAILER)
+
+
+def _sorted_arrays(batch: CandleBatch) -> dict[str, np.ndarray]:
+    order = np.argsort(batch.timestamp_us, kind="stable")
+    arrays = {name: getattr(batch, name)[order] for name in _VALUE_COLUMNS}
+    arrays["ts"] = pgcopy.unix_us_to_pg(batch.timestamp_us[order])
+    return arrays
+
+
+def _copy_into_candles(cursor, series_id: int, arrays: dict[str, np.ndarray]) -> int:
+    """Straight into the table: only when no stored candle can conflict (checked first)."""
+    arrays = {**arrays, "series_id": np.full(len(arrays["ts"]), series_id, dtype=np.int64)}
+    columns = [("series_id", "i8"), *STAGING_COLUMNS]
+    _copy_in(
+        cursor,
+        f"COPY marketdata_candle (series_id, timestamp, {', '.join(_VALUE_COLUMNS)}) "
+        "FROM STDIN (FORMAT BINARY)",
+        columns,
+        arrays,
+        nullable=True,
+    )
+    return len(arrays["ts"])
+
+
+def _write_staging(cursor, arrays: dict[str, np.ndarray]) -> None:
     cursor.execute("DROP TABLE IF EXISTS pg_temp.candle_staging")
     cursor.execute(
         "CREATE TEMP TABLE candle_staging (ts timestamptz NOT NULL, open float8, high float8, "
         "low float8, close float8, volume float8, quote_volume float8, trade_count int8) "
         "ON COMMIT DROP"
     )
-    order = np.argsort(batch.timestamp_us, kind="stable")
-    payload = pgcopy.encode(
-        STAGING_COLUMNS,
-        {
-            "ts": pgcopy.unix_us_to_pg(batch.timestamp_us[order]),
-            "open": batch.open[order], "high": batch.high[order], "low": batch.low[order],
-            "close": batch.close[order], "volume": batch.volume[order],
-            "quote_volume": batch.quote_volume[order], "trade_count": batch.trade_count[order],
-        },
-    )
-    view = memoryview(payload)
-    with cursor.copy("COPY candle_staging FROM STDIN (FORMAT BINARY)") as copy:
-        for start in range(0, len(view), _COPY_CHUNK):
-            copy.write(view[start: start + _COPY_CHUNK])
+    _copy_in(cursor, "COPY candle_staging FROM STDIN (FORMAT BINARY)", STAGING_COLUMNS, arrays,
+             nullable=False)
     cursor.execute("ANALYZE candle_staging")
 
 
@@ -99,17 +137,21 @@ def upsert_candles(series: CandleSeries, batch: CandleBatch) -> UpsertCounts:
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_ADVISORY_NAMESPACE, series.pk))
-            _write_staging(cursor, batch)
-            cursor.execute("SELECT min(ts), max(ts) FROM candle_staging")
-            first, last = cursor.fetchone()
+            arrays = _sorted_arrays(batch)
+            first, last = (_as_datetime(arrays["ts"][i]) for i in (0, -1))
             cursor.execute(
                 "SELECT EXISTS (SELECT 1 FROM marketdata_candle WHERE series_id = %s "
                 "AND timestamp BETWEEN %s AND %s)",
                 (series.pk, first, last),
             )
             (overlaps,) = cursor.fetchone()
-            updated = _update_changed(cursor, series.pk, first, last) if overlaps else 0
-            inserted = _insert_new(cursor, series.pk)
+            if overlaps:
+                _write_staging(cursor, arrays)
+                updated = _update_changed(cursor, series.pk, first, last)
+                inserted = _insert_new(cursor, series.pk)
+                cursor.execute("DROP TABLE candle_staging")
+            else:
+                updated, inserted = 0, _copy_into_candles(cursor, series.pk, arrays)
             cursor.execute(
                 """
                 UPDATE marketdata_candleseries SET
@@ -120,6 +162,5 @@ def upsert_candles(series: CandleSeries, batch: CandleBatch) -> UpsertCounts:
                 """,
                 (first, last, inserted, series.pk),
             )
-            cursor.execute("DROP TABLE candle_staging")
     series.refresh_from_db(fields=("first_timestamp", "last_timestamp", "candle_count"))
     return UpsertCounts(inserted, updated, len(batch) - inserted - updated)

@@ -1,9 +1,420 @@
-"""Binance sync (placeholder module replaced by the sync implementation)."""
+"""Binance sync: download a series' closed candles, store them, find and fill its holes.
+
+A run downloads [start, end or now) in 1000-candle chunks, beginning after the last
+candle already stored (so a rerun or a redelivered task resumes instead of starting
+over) and storing each chunk as it arrives (so a crash keeps what was fetched). It then
+asks PostgreSQL, in one query, where the stored series has holes inside the range,
+refetches each hole once, and records the holes Binance has no candles for instead of
+asking again forever. Every outcome lands on the SyncRun: a run never stays "running".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from django.db import connection, transaction
+from django.utils import timezone
+
+from marketdata import selectors
+from marketdata.binance_client import (
+    MAX_KLINES_PER_REQUEST,
+    BinanceError,
+    BinanceKlineClient,
+    Kline,
+)
+from marketdata.importers.batch import CandleBatch
+from marketdata.importers.validation import validate
+from marketdata.models import DEFAULT_SOURCE, CandleSeries, SyncRun, WatchedSymbol
+from marketdata.progress import publish_sync_progress
+from marketdata.services import (
+    InvalidParameter,
+    check_timeframe,
+    get_or_create_series,
+    get_or_create_symbol,
+    normalise_symbol,
+    request_sync,
+)
+from marketdata.storage import upsert_candles
+from marketdata.timeframes import Timeframe, get_timeframe
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_STATUSES = (SyncRun.Status.PENDING, SyncRun.Status.RUNNING)
+# An active run older than this is presumed lost (its message gone with a dead broker)
+# and no longer stops the beat schedule from queueing the series again.
+STALE_ACTIVE_RUN = timedelta(hours=6)
+_RUN_LOCK_NAMESPACE = 0x53594E43  # "SYNC": apart from storage's per-series locks
+_MS_PER_DAY = 86_400_000
+_MONDAY_OFFSET_MS = 4 * _MS_PER_DAY  # 1970-01-01 was a Thursday; Binance weeks open Monday
 
 
-def execute_sync_run(run_id: int) -> dict:
-    raise NotImplementedError
+# --- Candle open times (ms since the epoch, UTC) -----------------------------------
+
+
+def to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def floor_open(ms: int, tf: Timeframe) -> int:
+    """Open time of the candle that contains `ms`."""
+    if tf.is_calendar_month:
+        moment = from_ms(ms)
+        return to_ms(datetime(moment.year, moment.month, 1, tzinfo=UTC))
+    step = tf.milliseconds
+    offset = _MONDAY_OFFSET_MS if tf.code == "1w" else 0
+    return (ms - offset) // step * step + offset
+
+
+def next_open(ms: int, tf: Timeframe) -> int:
+    """Open time of the candle after the one opening at `ms`."""
+    if tf.is_calendar_month:
+        moment = from_ms(ms)
+        year, month = divmod(moment.month, 12)
+        return to_ms(datetime(moment.year + year, month + 1, 1, tzinfo=UTC))
+    return ms + tf.milliseconds
+
+
+def ceil_open(ms: int, tf: Timeframe) -> int:
+    """The first candle open at or after `ms`."""
+    floor = floor_open(ms, tf)
+    return floor if floor == ms else next_open(floor, tf)
+
+
+def _sql_interval(tf: Timeframe) -> str:
+    return "1 month" if tf.is_calendar_month else f"{tf.seconds} seconds"
+
+
+# --- Klines to storage ------------------------------------------------------------
+
+
+def klines_to_batch(klines: list[Kline]) -> CandleBatch:
+    """Binance rows as the CandleBatch every writer hands to storage."""
+    if not klines:
+        return CandleBatch.empty()
+    columns = list(zip(*klines, strict=True))
+
+    def floats(index: int) -> np.ndarray:
+        return np.asarray(columns[index], dtype=np.float64)
+
+    return CandleBatch(
+        timestamp_us=np.asarray(columns[0], dtype=np.int64) * 1000,
+        open=floats(1), high=floats(2), low=floats(3), close=floats(4), volume=floats(5),
+        quote_volume=floats(7), trade_count=np.asarray(columns[8], dtype=np.int64),
+        line=np.arange(1, len(klines) + 1, dtype=np.int64),
+    )
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Missing candles with start <= open time < end."""
+
+    start: datetime
+    end: datetime
+
+    def overlaps(self, other: Gap) -> bool:
+        return self.start < other.end and other.start < self.end
+
+    def as_dict(self) -> dict[str, str]:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
+
+
+# Boundary rows (first - step, stop) make a hole at either edge of the range show up
+# as a gap like any hole between two stored candles.
+_GAPS_SQL = """
+    WITH stamps AS (
+        SELECT timestamp AS ts FROM marketdata_candle
+        WHERE series_id = %(series)s AND timestamp >= %(first)s AND timestamp < %(stop)s
+        UNION ALL SELECT %(first)s - %(step)s::interval
+        UNION ALL SELECT %(stop)s
+    )
+    SELECT ts + %(step)s::interval, next_ts
+    FROM (SELECT ts, lead(ts) OVER (ORDER BY ts) AS next_ts FROM stamps) AS paired
+    WHERE next_ts > ts + %(step)s::interval
+    ORDER BY ts
+"""
+
+
+def find_gaps(series: CandleSeries, tf: Timeframe, first: datetime, stop: datetime) -> list[Gap]:
+    """Holes in the stored series among candle opens in [first, stop); one query."""
+    if first >= stop:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _GAPS_SQL,
+            {"series": series.pk, "first": first, "stop": stop, "step": _sql_interval(tf)},
+        )
+        return [Gap(start, end) for start, end in cursor.fetchall()]
+
+
+# --- One run ----------------------------------------------------------------------
+
+PROGRESS_FIELDS = (
+    "rows_inserted", "rows_updated", "requests_made", "retries", "max_weight_used",
+    "gaps_found", "gaps_filled", "unfilled_gaps",
+)
+
+
+class _SyncJob:
+    """The work of one run; its counters live on the run and are saved chunk by chunk."""
+
+    def __init__(self, run: SyncRun, client: BinanceKlineClient):
+        self.run = run
+        self.client = client
+        self.tf = get_timeframe(run.timeframe)
+        self.series = get_or_create_series(run.symbol.name, run.timeframe, run.source)
+        self.now_ms = to_ms(timezone.now())
+        # Candles opening at or after the current candle's open have not closed yet.
+        last_closed_stop = floor_open(self.now_ms, self.tf)
+        requested_stop = ceil_open(to_ms(run.end), self.tf) if run.end else last_closed_stop
+        self.first_ms = ceil_open(to_ms(run.start), self.tf)
+        self.stop_ms = min(requested_stop, last_closed_stop)
+        # A redelivered run keeps counting from what its earlier attempt recorded.
+        self._base = (run.requests_made, run.retries)
+
+    def execute(self) -> None:
+        if self.first_ms >= self.stop_ms:
+            return
+        self.download(self.resume_ms(), self.stop_ms, phase="download")
+        self.fill_gaps()
+
+    def resume_ms(self) -> int:
+        """Begin after the last stored candle: what is stored before it, gap search covers."""
+        last = self.series.last_timestamp
+        if last is None:
+            return self.first_ms
+        return max(self.first_ms, next_open(to_ms(last), self.tf))
+
+    def download(self, start_ms: int, stop_ms: int, *, phase: str) -> None:
+        """Fetch and store closed candles opening in [start_ms, stop_ms), chunk by chunk."""
+        cursor = start_ms
+        while cursor < stop_ms:
+            klines = self.client.fetch_klines(
+                self.run.symbol.name, self.tf.code, cursor, stop_ms - 1,
+                limit=MAX_KLINES_PER_REQUEST,
+            )
+            usable = [k for k in klines if cursor <= k.open_time < stop_ms
+                      and k.close_time < self.now_ms]
+            if usable:
+                self.store(usable)
+                cursor = next_open(usable[-1].open_time, self.tf)
+            self.report(phase, cursor)
+            if not usable or len(klines) < MAX_KLINES_PER_REQUEST:
+                break  # Binance has nothing more in the range
+
+    def store(self, klines: list[Kline]) -> None:
+        batch = validate(klines_to_batch(klines), self.tf)
+        if batch.rejects:
+            # Dropped candles leave holes that the gap pass refetches and, if Binance
+            # keeps sending them invalid, records as unfilled.
+            logger.warning("sync run %s: %d invalid candles from Binance dropped: %s",
+                           self.run.pk, len(batch.rejects), batch.rejects[0])
+        counts = upsert_candles(self.series, batch)
+        self.run.rows_inserted += counts.inserted
+        self.run.rows_updated += counts.updated
+
+    def fill_gaps(self) -> None:
+        first, stop = from_ms(self.first_ms), from_ms(self.stop_ms)
+        gaps = find_gaps(self.series, self.tf, first, stop)
+        self.run.gaps_found = len(gaps)
+        for gap in gaps:
+            self.download(to_ms(gap.start), to_ms(gap.end), phase="gaps")
+        # One refetch per hole: what is still missing, Binance does not have.
+        remaining = find_gaps(self.series, self.tf, first, stop) if gaps else []
+        self.run.unfilled_gaps = [gap.as_dict() for gap in remaining]
+        self.run.gaps_filled = sum(
+            1 for gap in gaps if not any(gap.overlaps(hole) for hole in remaining)
+        )
+        self.report("gaps", self.stop_ms)
+
+    def copy_client_stats(self) -> None:
+        stats = self.client.stats
+        self.run.requests_made = self._base[0] + stats.requests
+        self.run.retries = self._base[1] + stats.retries
+        self.run.max_weight_used = max(self.run.max_weight_used, stats.max_weight)
+
+    def report(self, phase: str, cursor_ms: int) -> None:
+        """Save the counters (progress survives a crash) and tell whoever is watching."""
+        self.copy_client_stats()
+        self.run.save(update_fields=PROGRESS_FIELDS)
+        span = max(self.stop_ms - self.first_ms, 1)
+        done = min(max(cursor_ms - self.first_ms, 0) / span, 1.0)
+        _publish(self.run, phase=phase, progress=round(done, 4))
+
+
+def run_summary(run: SyncRun) -> dict:
+    """The run as plain JSON values: the task's result, the command's --json output."""
+
+    def iso(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment else None
+
+    return {
+        "id": run.pk, "symbol": run.symbol.name, "timeframe": run.timeframe,
+        "source": run.source, "start": iso(run.start), "end": iso(run.end),
+        "status": run.status, "trigger": run.trigger,
+        "rows_inserted": run.rows_inserted, "rows_updated": run.rows_updated,
+        "gaps_found": run.gaps_found, "gaps_filled": run.gaps_filled,
+        "unfilled_gaps": run.unfilled_gaps, "requests_made": run.requests_made,
+        "retries": run.retries, "max_weight_used": run.max_weight_used, "error": run.error,
+        "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
+    }
+
+
+def _publish(run: SyncRun, **extra: object) -> None:
+    # Progress is a courtesy to watchers: a channel-layer hiccup must not fail the sync.
+    try:
+        publish_sync_progress(run.pk, {**run_summary(run), **extra})
+    except Exception:
+        logger.warning("could not publish progress of sync run %s", run.pk, exc_info=True)
+
+
+@contextlib.contextmanager
+def _exclusive(run_id: int) -> Iterator[bool]:
+    """True if this process alone works on the run (a broker may redeliver a long task).
+
+    A session-level advisory lock dies with the connection, so a killed worker's
+    redelivered task can take the run over.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", (_RUN_LOCK_NAMESPACE, run_id))
+        (acquired,) = cursor.fetchone()
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", (_RUN_LOCK_NAMESPACE, run_id))
+
+
+def _claim(run_id: int) -> SyncRun | None:
+    """Mark a pending (or crashed-while-running) run as running; None if it is not."""
+    with transaction.atomic():
+        run = SyncRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status not in ACTIVE_STATUSES:
+            return None
+        run.status = SyncRun.Status.RUNNING
+        run.started_at = run.started_at or timezone.now()
+        run.error = ""
+        run.save(update_fields=("status", "started_at", "error"))
+    return SyncRun.objects.select_related("symbol").get(pk=run_id)
+
+
+def _finish(run: SyncRun, status: str, error: str = "") -> None:
+    run.status = status
+    run.error = error
+    run.finished_at = timezone.now()
+    run.save(update_fields=(*PROGRESS_FIELDS, "status", "error", "finished_at"))
+    if status == SyncRun.Status.SUCCEEDED and run.end is None and run.source == DEFAULT_SOURCE:
+        # Synced up to now: the watched series (if it is one) is current.
+        WatchedSymbol.objects.filter(symbol_id=run.symbol_id, timeframe=run.timeframe).update(
+            last_synced_at=run.finished_at
+        )
+    _publish(run, phase="finished")
+
+
+def _current_state(run_id: int) -> dict:
+    run = SyncRun.objects.select_related("symbol").filter(pk=run_id).first()
+    return run_summary(run) if run else {"id": run_id, "status": "missing"}
+
+
+def execute_sync_run(run_id: int, client: BinanceKlineClient | None = None) -> dict:
+    """Run a pending sync to the end and return its summary.
+
+    Binance failures (a refused request, or one that kept failing past the client's own
+    retries) mark the run failed and are not raised: repeating the task would only
+    repeat them. Anything unexpected also marks the run failed, then propagates so the
+    worker logs it. A run that is finished, missing or being worked on elsewhere is
+    left alone.
+    """
+    with _exclusive(run_id) as acquired:
+        run = _claim(run_id) if acquired else None
+        if run is None:
+            return _current_state(run_id)
+        job = None
+        try:
+            job = _SyncJob(run, client or BinanceKlineClient())
+            job.execute()
+        except BinanceError as exc:
+            _fail(run, job, str(exc))
+        except BaseException as exc:
+            _fail(run, job, f"{type(exc).__name__}: {exc}")
+            raise
+        else:
+            job.copy_client_stats()
+            _finish(run, SyncRun.Status.SUCCEEDED)
+        return run_summary(run)
+
+
+def _fail(run: SyncRun, job: _SyncJob | None, message: str) -> None:
+    logger.warning("sync run %s failed: %s", run.pk, message)
+    if job is not None:
+        job.copy_client_stats()
+    _finish(run, SyncRun.Status.FAILED, message or "failed without a message")
+
+
+# --- Creating runs -----------------------------------------------------------------
+
+
+def create_manual_run(
+    symbol: str, timeframe: str, start: datetime, end: datetime | None = None
+) -> SyncRun:
+    """A pending run for the caller to execute in-process (the CLI), not queued."""
+    symbol = normalise_symbol(symbol)
+    timeframe = check_timeframe(timeframe)
+    if start.tzinfo is None or (end is not None and end.tzinfo is None):
+        raise InvalidParameter("start", "must carry a time zone")
+    if end is not None and end <= start:
+        raise InvalidParameter("end", "must be after start")
+    if start > timezone.now():
+        raise InvalidParameter("start", "is in the future")
+    return SyncRun.objects.create(
+        symbol=get_or_create_symbol(symbol), timeframe=timeframe, start=start, end=end,
+        trigger=SyncRun.Trigger.MANUAL,
+    )
+
+
+def watched_sync_start(watched: WatchedSymbol) -> datetime:
+    """Where a watched series' next sync begins: its last stored candle, else its history."""
+    series = selectors.find_series(watched.symbol.name, watched.timeframe)
+    if series is not None and series.last_timestamp is not None:
+        return series.last_timestamp
+    return watched.history_start
+
+
+def has_active_run(watched: WatchedSymbol) -> bool:
+    return SyncRun.objects.filter(
+        symbol_id=watched.symbol_id, timeframe=watched.timeframe, source=DEFAULT_SOURCE,
+        status__in=ACTIVE_STATUSES, created_at__gte=timezone.now() - STALE_ACTIVE_RUN,
+    ).exists()
+
+
+def _queue_watched(watched: WatchedSymbol) -> SyncRun | None:
+    with transaction.atomic():
+        # The row lock makes two overlapping beat ticks queue a series once, not twice.
+        locked = WatchedSymbol.objects.select_for_update().filter(pk=watched.pk).first()
+        if locked is None or has_active_run(watched):
+            return None
+        try:
+            return request_sync(watched.symbol.name, watched.timeframe,
+                                watched_sync_start(watched), trigger=SyncRun.Trigger.SCHEDULE)
+        except InvalidParameter as exc:
+            logger.warning("watched symbol %s not queued: %s", watched, exc)
+            return None
 
 
 def queue_watched_symbols() -> list[int]:
-    raise NotImplementedError
+    """Queue a sync for every enabled watched symbol that has none pending or running."""
+    queued = []
+    for watched in selectors.watched_symbols_due():
+        run = _queue_watched(watched)
+        if run is not None:
+            queued.append(run.pk)
+    return queued

@@ -106,10 +106,20 @@ def _database_url(db: dict, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker):
+def fake_binance_server():
+    """One local fake Binance for the session; the Celery worker is pointed at it too."""
+    from tests.fakes.fake_binance import FakeBinance
+
+    with FakeBinance() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, fake_binance_server):
     """A real `celery worker` subprocess bound to the test database.
 
     Tests that use it must commit their data (transactional_db) so the worker sees it.
+    Its Binance is the session's fake server, never the real exchange.
     """
     from central.celery import app
 
@@ -117,7 +127,7 @@ def celery_worker(django_db_setup, django_db_blocker):
         from django.db import connection
 
         name = connection.settings_dict["NAME"]
-    env = worker_environment(name)
+    env = worker_environment(name, BINANCE_API_URL=fake_binance_server.api_url)
     log_path = Path(os.environ.get("CENTRAL_TEST_ARTIFACTS", BASE_DIR / "test-artifacts"))
     log_path.mkdir(parents=True, exist_ok=True)
     log_file = open(log_path / "celery-worker.log", "w")  # noqa: SIM115 (kept open for the worker)

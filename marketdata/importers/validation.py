@@ -71,6 +71,6 @@ def validate(batch: CandleBatch, timeframe: Timeframe) -> CandleBatch:
     if duplicates:
         bad |= np.isin(batch.line, [e.line for e in duplicates])
         errors.extend(duplicates)
-    valid = batch.select(~bad)
+    valid = batch.select(~bad) if errors else batch
     valid.rejects = sorted(batch.rejects + errors, key=lambda e: (e.line, e.field))
     return valid

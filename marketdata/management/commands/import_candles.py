@@ -15,6 +15,8 @@ class Command(BaseCommand):
         "Import candles from a Binance kline file or a generic OHLCV CSV (.csv, .gz, .zip). "
         "All-or-nothing unless --skip-invalid."
     )
+    # A data command: the project-wide system checks (URLs, admin, …) only slow it down.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path")

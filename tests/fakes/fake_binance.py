@@ -1,0 +1,323 @@
+"""A local stand-in for Binance's REST API, served on 127.0.0.1 from a background thread.
+
+Tests load candle series into it (with holes where the "exchange" has no data), point
+python-binance's API_URL at `FakeBinance.api_url`, and script trouble for the next
+responses: rate limits with Retry-After, IP bans (418), malformed JSON, truncated
+bodies, dropped connections, server errors, and Binance's JSON error bodies such as
+-1121 "Invalid symbol.". Every request is recorded so tests can assert what was asked.
+
+It runs an aiohttp application on its own event loop, so more endpoints (a WebSocket
+kline stream, for instance) can be added as routes in `_build_app` next to the REST ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aiohttp import web
+
+KLINE_LIMIT_DEFAULT = 500
+KLINE_LIMIT_MAX = 1000
+KLINES_WEIGHT = 2  # Binance's weight of /api/v3/klines for limit <= 1000
+INTERVAL_SECONDS = {
+    "1s": 1, "1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600,
+    "2h": 7200, "4h": 14400, "6h": 21600, "8h": 28800, "12h": 43200, "1d": 86400,
+    "3d": 259200, "1w": 604800,
+}
+FAILURE_KINDS = (
+    "rate_limited", "banned", "malformed", "bad_shape", "truncated", "disconnect",
+    "server_error", "invalid_symbol",
+)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    params: dict[str, str]
+    at: float
+
+    def int_param(self, name: str) -> int | None:
+        value = self.params.get(name)
+        return int(value) if value is not None else None
+
+
+@dataclass
+class ScriptedFailure:
+    kind: str
+    retry_after: float | None = None
+    status: int = 500
+
+
+@dataclass
+class _State:
+    klines: dict[tuple[str, str], list[list]] = field(default_factory=dict)
+    script: deque[ScriptedFailure | None] = field(default_factory=deque)  # None: answer
+    requests: list[RecordedRequest] = field(default_factory=list)
+    weight_minute: int = 0
+    weight_used: int = 0
+    extra_weight: int = 0
+
+
+def to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def make_klines(
+    interval: str,
+    start: datetime,
+    end: datetime,
+    *,
+    holes: Iterable[tuple[datetime, datetime]] = (),
+    seed: int = 1,
+    first_price: float = 100.0,
+) -> list[list]:
+    """Binance-shaped kline rows opening in [start, end), minus those opening in a hole.
+
+    Prices follow a seeded random walk with valid OHLC, formatted as Binance does
+    (decimal strings); holes are (start, end) ranges the exchange has no candles for.
+    """
+    step = INTERVAL_SECONDS[interval] * 1000
+    rng = random.Random(seed)
+    hole_ranges = [(to_ms(a), to_ms(b)) for a, b in holes]
+    rows: list[list] = []
+    price = first_price
+    for open_ms in range(to_ms(start), to_ms(end), step):
+        open_price = price
+        price = max(0.01, price * (1 + rng.uniform(-0.01, 0.01)))
+        high = max(open_price, price) * (1 + rng.uniform(0, 0.005))
+        low = min(open_price, price) * (1 - rng.uniform(0, 0.005))
+        volume = rng.uniform(1, 100)
+        if any(a <= open_ms < b for a, b in hole_ranges):
+            continue
+        rows.append([
+            open_ms, f"{open_price:.8f}", f"{high:.8f}", f"{low:.8f}", f"{price:.8f}",
+            f"{volume:.8f}", open_ms + step - 1, f"{volume * price:.8f}",
+            rng.randint(1, 500), f"{volume / 2:.8f}", f"{volume * price / 2:.8f}", "0",
+        ])
+    return rows
+
+
+class FakeBinance:
+    """The fake exchange; use as a context manager or call start()/stop()."""
+
+    def __init__(self) -> None:
+        self._state = _State()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self.port: int = 0
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """What python-binance's `Client.API_URL` should be set to."""
+        return f"{self.url}/api"
+
+    def start(self) -> FakeBinance:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._serve, args=(sock, ready), name="fake-binance", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("fake Binance server did not start within 10 s")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop = self._thread = None
+
+    def __enter__(self) -> FakeBinance:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
+        loop = self._loop
+        assert loop is not None
+        asyncio.set_event_loop(loop)
+        self._runner = web.AppRunner(self._build_app(), access_log=None)
+        loop.run_until_complete(self._runner.setup())
+        loop.run_until_complete(web.SockSite(self._runner, sock).start())
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._record_and_script])
+        app.router.add_get("/api/v3/ping", self._ping)
+        app.router.add_get("/api/v3/time", self._time)
+        app.router.add_get("/api/v3/klines", self._klines)
+        return app
+
+    # --- what tests set up and inspect ----------------------------------------------
+
+    def reset(self) -> None:
+        """Forget series, scripted failures, recorded requests and used weight."""
+        with self._lock:
+            self._state = _State()
+
+    def load_klines(self, symbol: str, interval: str, rows: list[list]) -> None:
+        """Serve these rows (Binance's 12-field lists) for symbol and interval."""
+        with self._lock:
+            self._state.klines[(symbol, interval)] = sorted(rows, key=lambda row: row[0])
+
+    def klines(self, symbol: str, interval: str) -> list[list]:
+        with self._lock:
+            return list(self._state.klines.get((symbol, interval), []))
+
+    def fail_next(
+        self, kind: str, times: int = 1, *, after: int = 0, retry_after: float | None = None,
+        status: int = 500,
+    ) -> None:
+        """Answer `times` requests with a failure of `kind` (see FAILURE_KINDS), once
+        `after` more requests have been answered normally. Calls queue up in order."""
+        if kind not in FAILURE_KINDS:
+            raise ValueError(f"unknown failure kind {kind!r}; use one of {FAILURE_KINDS}")
+        with self._lock:
+            self._state.script.extend([None] * after)
+            self._state.script.extend(
+                ScriptedFailure(kind, retry_after, status) for _ in range(times)
+            )
+
+    def add_used_weight(self, weight: int) -> None:
+        """Pretend other clients of the same IP used this much weight (reported, not reset)."""
+        with self._lock:
+            self._state.extra_weight += weight
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._state.requests)
+
+    def kline_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == "/api/v3/klines"]
+
+    # --- serving --------------------------------------------------------------------
+
+    def _charge_weight(self, weight: int) -> int:
+        minute = int(time.time() // 60)
+        with self._lock:
+            state = self._state
+            if state.weight_minute != minute:
+                state.weight_minute, state.weight_used = minute, 0
+            state.weight_used += weight
+            return state.weight_used + state.extra_weight
+
+    def _weight_headers(self, weight: int) -> dict[str, str]:
+        used = str(self._charge_weight(weight))
+        return {"x-mbx-used-weight": used, "x-mbx-used-weight-1m": used}
+
+    @web.middleware
+    async def _record_and_script(self, request: web.Request, handler) -> web.StreamResponse:
+        with self._lock:
+            self._state.requests.append(
+                RecordedRequest(request.method, request.path, dict(request.query), time.time())
+            )
+            failure = self._state.script.popleft() if self._state.script else None
+        if failure is not None:
+            return await self._fail(request, failure)
+        return await handler(request)
+
+    async def _fail(self, request: web.Request, failure: ScriptedFailure) -> web.StreamResponse:
+        headers = self._weight_headers(1)
+        if failure.retry_after is not None:
+            headers["Retry-After"] = f"{failure.retry_after:g}"
+        if failure.kind == "rate_limited":
+            return _error(429, -1003, "Too many requests; current limit of IP is 6000 "
+                          "request weight per 1 MINUTE.", headers)
+        if failure.kind == "banned":
+            return _error(418, -1003, "Way too many requests; IP banned until "
+                          f"{int(time.time() * 1000) + 60_000}.", headers)
+        if failure.kind == "server_error":
+            return _error(failure.status, -1001, "Internal error; unable to process your "
+                          "request. Please try again.", headers)
+        if failure.kind == "invalid_symbol":
+            return _error(400, -1121, "Invalid symbol.", headers)
+        if failure.kind == "malformed":
+            return web.Response(text='[[1700000000000, "1.0", "2.0"', headers=headers,
+                                content_type="application/json")
+        if failure.kind == "bad_shape":
+            return web.json_response([[1700000000000, "1.0", "2.0"]], headers=headers)
+        return await self._break_connection(request, failure.kind == "truncated", headers)
+
+    async def _break_connection(
+        self, request: web.Request, send_partial_body: bool, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        """Drop the connection, after a promised-but-cut-short body when asked."""
+        response = web.StreamResponse(headers={**headers, "Content-Length": "4096",
+                                               "Content-Type": "application/json"})
+        if send_partial_body:
+            await response.prepare(request)
+            await response.write(b'[[1700000000000, "1.0", "2.0", ')
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        raise asyncio.CancelledError
+
+    async def _ping(self, request: web.Request) -> web.Response:
+        return web.json_response({}, headers=self._weight_headers(1))
+
+    async def _time(self, request: web.Request) -> web.Response:
+        return web.json_response({"serverTime": int(time.time() * 1000)},
+                                 headers=self._weight_headers(1))
+
+    async def _klines(self, request: web.Request) -> web.Response:
+        headers = self._weight_headers(KLINES_WEIGHT)
+        query = request.query
+        symbol, interval = query.get("symbol", ""), query.get("interval", "")
+        if not symbol:
+            return _error(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/"
+                          "null, or malformed.", headers)
+        if interval not in INTERVAL_SECONDS:
+            return _error(400, -1120, "Invalid interval.", headers)
+        with self._lock:
+            rows = self._state.klines.get((symbol, interval))
+        if rows is None:
+            return _error(400, -1121, "Invalid symbol.", headers)
+        try:
+            limit = int(query.get("limit", KLINE_LIMIT_DEFAULT))
+            start = int(query["startTime"]) if "startTime" in query else None
+            end = int(query["endTime"]) if "endTime" in query else None
+        except ValueError:
+            return _error(400, -1100, "Illegal characters found in a parameter.", headers)
+        if not 1 <= limit <= KLINE_LIMIT_MAX:
+            return _error(400, -1130, "Data sent for parameter 'limit' is not valid.", headers)
+        return web.json_response(select_klines(rows, start, end, limit), headers=headers)
+
+
+def select_klines(rows: list[list], start: int | None, end: int | None, limit: int) -> list[list]:
+    """Binance's rule: open time within [startTime, endTime]; from the start when a
+    startTime is given, otherwise the latest `limit` rows up to endTime (or now)."""
+    chosen = [row for row in rows
+              if (start is None or row[0] >= start) and (end is None or row[0] <= end)]
+    return chosen[:limit] if start is not None else chosen[-limit:]
+
+
+def _error(status: int, code: int, message: str, headers: dict[str, str]) -> web.Response:
+    return web.json_response({"code": code, "msg": message}, status=status, headers=headers)
