@@ -5,6 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from central.health import platform_health
@@ -14,6 +15,25 @@ _component = inline_serializer(
     {"name": serializers.CharField(), "ok": serializers.BooleanField(),
      "detail": serializers.CharField()},
 )
+
+
+class ApiRootView(APIView):
+    """The API's entry points, for integrators finding their way."""
+
+    permission_classes = (AllowAny,)
+
+    @extend_schema(responses={200: inline_serializer("ApiRoot", {
+        "health": serializers.URLField(), "schema": serializers.URLField(),
+        "docs": serializers.URLField(), "market_data_symbols": serializers.URLField(),
+        "market_data_import": serializers.URLField(), "market_data_sync": serializers.URLField(),
+        "market_data_sync_runs": serializers.URLField()})})
+    def get(self, request: Request) -> Response:
+        names = {
+            "health": "health", "schema": "api-schema", "docs": "api-docs",
+            "market_data_symbols": "marketdata-symbols", "market_data_import": "marketdata-import",
+            "market_data_sync": "marketdata-sync", "market_data_sync_runs": "marketdata-sync-runs",
+        }
+        return Response({key: reverse(name, request=request) for key, name in names.items()})
 
 
 class HealthView(APIView):

@@ -120,9 +120,10 @@ def system_postgres(data_dir: Path, *, throwaway: bool) -> Iterator[str]:
     pg_ctl = str(bin_dir / "pg_ctl")
     settings = {**SERVER_SETTINGS, "listen_addresses": "", "unix_socket_directories": sockets}
     options = " ".join(f"-c {name}='{value}'" for name, value in settings.items())
+    # A session of its own: Ctrl-C reaches devstack alone, which then stops it in order.
     subprocess.run(_as_server_user([pg_ctl, "-D", str(cluster), "-o", options, "-l",
                                     str(data_dir / "postgres.log"), "-w", "start"]),
-                   check=True, stdout=subprocess.DEVNULL)
+                   check=True, stdout=subprocess.DEVNULL, start_new_session=True)
     try:
         psql = [str(bin_dir / "psql"), "-h", str(sockets), "-U", "postgres", "-Atq"]
         found = subprocess.run([*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = "
@@ -192,6 +193,7 @@ def embedded_redis(data_dir: Path, port: int) -> Iterator[str]:
             "--logfile", str(data_dir / "redis.log"),
         ],
         stdout=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         wait_for_port(port, process, "redis-server", data_dir / "redis.log")
@@ -280,7 +282,8 @@ def run_platform(host: str, port: int) -> int:
         }
         bin_dir = Path(sys.executable).parent
         processes = {
-            name: subprocess.Popen([str(bin_dir / cmd[0]), *cmd[1:]], env=env, cwd=BASE_DIR)
+            name: subprocess.Popen([str(bin_dir / cmd[0]), *cmd[1:]], env=env, cwd=BASE_DIR,
+                                   start_new_session=True)
             for name, cmd in commands.items()
         }
         log(f"Central is up: http://{host}:{port}/  (admin at /admin/, API at /api/)")
@@ -318,6 +321,9 @@ def run_tests(pytest_args: list[str]) -> int:
         with services(root, throwaway=True, redis_port=free_port()) as urls:
             env = base_environment({**urls, "SECRET_KEY": "test-secret-key", "DEBUG": "false"})
             env["CENTRAL_TEST_ARTIFACTS"] = str(BASE_DIR / "test-artifacts")
+            # Production static storage (hashed names from a manifest), as served for real.
+            env["STATIC_ROOT"] = str(root / "static")
+            manage(env, "collectstatic", "--no-input", "--verbosity", "0")
             return subprocess.call([sys.executable, "-m", "pytest", *pytest_args], env=env,
                                    cwd=BASE_DIR)
     finally:

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from marketdata.models import CandleSeries, Symbol, SyncRun, WatchedSymbol
+from marketdata.models import CandleRecord, CandleSeries, Symbol, SyncRun, WatchedSymbol
 from marketdata.selectors import can_sync_market_data
 from marketdata.services import InvalidParameter, request_sync
 from marketdata.sync import watched_sync_start
@@ -24,6 +24,33 @@ class CandleSeriesAdmin(admin.ModelAdmin):
     list_filter = ("timeframe", "source")
     search_fields = ("symbol__name",)
     readonly_fields = ("first_timestamp", "last_timestamp", "candle_count", "updated_at")
+
+
+@admin.register(CandleRecord)
+class CandleAdmin(admin.ModelAdmin):
+    """Read-only: candles change only through imports and syncs, which keep series exact.
+
+    A list without detail pages: looking one candle up by the view's derived key would
+    scan the table, and the list already shows every field.
+    """
+
+    list_display = ("series", "timestamp", "open", "high", "low", "close", "volume",
+                    "quote_volume", "trade_count")
+    list_filter = ("series__timeframe", "series__source", "series__symbol")
+    list_select_related = ("series__symbol",)
+    list_display_links = None
+    show_full_result_count = False
+    list_per_page = 200
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
 
 def _may_sync(request: HttpRequest) -> bool:

@@ -83,6 +83,37 @@ class Candle(models.Model):
         return f"{self.series_id}@{self.timestamp:%Y-%m-%d %H:%M}"
 
 
+class CandleRecord(models.Model):
+    """Candles as the admin reads them: a database view with one integer key per candle.
+
+    Django 5.2's admin refuses models with a composite primary key, so the read-only
+    candle pages use this view; the key is (series_id << 34) + epoch seconds, unique
+    because candles open on whole seconds.
+    """
+
+    id = models.BigIntegerField(primary_key=True)
+    series = models.ForeignKey(
+        CandleSeries, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    timestamp = models.DateTimeField()
+    open = models.FloatField()
+    high = models.FloatField()
+    low = models.FloatField()
+    close = models.FloatField()
+    volume = models.FloatField()
+    quote_volume = models.FloatField(null=True)
+    trade_count = models.BigIntegerField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "marketdata_candle_record"
+        verbose_name = "candle"
+        ordering = ("-timestamp",)
+
+    def __str__(self) -> str:
+        return f"{self.series_id}@{self.timestamp:%Y-%m-%d %H:%M}"
+
+
 class WatchedSymbol(models.Model):
     """A series the beat schedule keeps in sync from Binance; chosen by operators."""
 

@@ -19,20 +19,30 @@ from marketdata.models import DEFAULT_SOURCE, CandleSeries, Symbol, SyncRun, Wat
 from marketdata.timeframes import get_timeframe
 
 CANDLE_FIELDS = ("open", "high", "low", "close", "volume", "quote_volume", "trade_count")
-_READ_COLUMNS = [
-    ("timestamp", "i8"), ("open", "f8"), ("high", "f8"), ("low", "f8"), ("close", "f8"),
-    ("volume", "f8"), ("quote_volume", "f8"), ("trade_count", "i8"),
-]
-# One row, one value: every candle packed into a single bytea, 8 bytes per column, so the
-# driver does no per-row work (COPY TO STDOUT costs a Python round per row in psycopg).
-_READ_SQL = """
-    SELECT string_agg(
-        timestamptz_send(timestamp) || float8send(open) || float8send(high) || float8send(low)
-        || float8send(close) || float8send(volume) || float8send(COALESCE(quote_volume, 'NaN'))
-        || int8send(COALESCE(trade_count, -1)), ''::bytea)
-    FROM marketdata_candle
-    WHERE series_id = %s AND timestamp >= %s AND timestamp < %s
-"""
+OHLCV = CANDLE_FIELDS[:5]
+# How each field is packed: the SQL producing its 8 bytes, and the numpy kind.
+_PACKED = {
+    "timestamp": ("timestamptz_send(timestamp)", "i8"),
+    "open": ("float8send(open)", "f8"),
+    "high": ("float8send(high)", "f8"),
+    "low": ("float8send(low)", "f8"),
+    "close": ("float8send(close)", "f8"),
+    "volume": ("float8send(volume)", "f8"),
+    "quote_volume": ("float8send(COALESCE(quote_volume, 'NaN'))", "f8"),
+    "trade_count": ("int8send(COALESCE(trade_count, -1))", "i8"),
+}
+
+
+def _read_sql(fields: tuple[str, ...]) -> str:
+    """One row, one value: every candle packed into a single bytea, 8 bytes per field, so
+    the driver does no per-row work (COPY TO STDOUT costs a Python round per row)."""
+    packed = " || ".join(_PACKED[name][0] for name in ("timestamp", *fields))
+    return f"""
+        SELECT string_agg({packed}, ''::bytea) FROM marketdata_candle
+        WHERE series_id = %s AND timestamp >= %s AND timestamp < %s
+    """
+
+
 _FAR_PAST = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 _FAR_FUTURE = datetime.fromisoformat("9999-01-01T00:00:00+00:00")
 
@@ -64,28 +74,33 @@ def find_series(symbol: str, timeframe: str, source: str = DEFAULT_SOURCE) -> Ca
 
 
 def candle_arrays(
-    series: CandleSeries, start: datetime | None = None, end: datetime | None = None
+    series: CandleSeries,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    fields: tuple[str, ...] = CANDLE_FIELDS,
 ) -> dict[str, np.ndarray]:
     """Candles with start <= open time < end as numpy arrays, in one round trip.
 
-    `timestamp` is int64 microseconds since the Unix epoch; quote_volume is NaN and
+    `timestamp` (always present) is int64 microseconds since the Unix epoch, ascending;
+    `fields` picks the others (OHLCV alone reads faster). quote_volume is NaN and
     trade_count -1 where the source had none.
     """
+    unknown = set(fields) - set(CANDLE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown candle fields: {', '.join(sorted(unknown))}")
     connection.ensure_connection()
     # A server-side-binding cursor: Django's client-side cursors cannot return binary.
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_READ_SQL, (series.pk, start or _FAR_PAST, end or _FAR_FUTURE),
+        cursor.execute(_read_sql(fields), (series.pk, start or _FAR_PAST, end or _FAR_FUTURE),
                        binary=True)
         (blob,) = cursor.fetchone()
-    records = pgcopy.decode_packed(_READ_COLUMNS, blob)
+    columns = [(name, _PACKED[name][1]) for name in ("timestamp", *fields)]
+    records = pgcopy.decode_packed(columns, blob)
     timestamps = pgcopy.pg_to_unix_us(records["timestamp"])
-    order = None
+    arrays = {name: records[name].astype(_PACKED[name][1]) for name in fields}
+    arrays["timestamp"] = timestamps
     if len(timestamps) > 1 and not np.all(timestamps[1:] > timestamps[:-1]):
         order = np.argsort(timestamps, kind="stable")  # rows come in storage order
-    arrays = {name: records[name].astype(np.float64) for name in CANDLE_FIELDS[:-1]}
-    arrays["trade_count"] = records["trade_count"].astype(np.int64)
-    arrays["timestamp"] = timestamps
-    if order is not None:
         arrays = {name: values[order] for name, values in arrays.items()}
     return arrays
 
@@ -109,10 +124,25 @@ class CandleRange:
     arrays: dict[str, np.ndarray]  # timestamp (µs), open, high, low, close, volume
 
 
-def _bucket_width(series: CandleSeries, start: datetime, end: datetime, max_points: int) -> int:
-    step = get_timeframe(series.timeframe).seconds
-    span = (end - start).total_seconds()
-    return max(1, math.ceil(span / max_points / step)) * step
+# Buckets are aligned to Monday 2000-01-03 00:00 UTC (TimescaleDB's time_bucket origin):
+# minute, hour, day and 3-day buckets fall where Binance's candles open, and weeks open on
+# Monday as Binance's do. Aligned buckets stay put while a chart pans or zooms.
+_BUCKET_ORIGIN = datetime.fromisoformat("2000-01-03T00:00:00+00:00")
+
+
+def _bucket_count(start: datetime, end: datetime, width: int) -> int:
+    first = (start - _BUCKET_ORIGIN).total_seconds() // width
+    last = ((end - _BUCKET_ORIGIN).total_seconds() - 1e-6) // width
+    return int(last - first + 1)
+
+
+def _bucket_width(step: int, start: datetime, end: datetime, max_points: int) -> int:
+    """The narrowest multiple of the timeframe whose aligned buckets over [start, end)
+    number at most max_points."""
+    width = max(1, math.ceil((end - start).total_seconds() / max_points / step)) * step
+    while _bucket_count(start, end, width) > max_points:
+        width += step
+    return width
 
 
 def _downsample_sql(width: int) -> str:
@@ -120,16 +150,17 @@ def _downsample_sql(width: int) -> str:
         source = "marketdata_candle"
         for seconds, view in sorted(timescale.CONTINUOUS_AGGREGATES.items(), reverse=True):
             if width % seconds == 0:
-                source = f"(SELECT series_id, bucket AS timestamp, open, high, low, close, volume FROM {view})"
+                source = (f"(SELECT series_id, bucket AS timestamp, open, high, low, close, "
+                          f"volume FROM {view})")
                 break
         return f"""
-            SELECT time_bucket(%s * INTERVAL '1 second', timestamp) AS bucket,
+            SELECT time_bucket(%s * INTERVAL '1 second', timestamp, %s) AS bucket,
                    first(open, timestamp), max(high), min(low), last(close, timestamp), sum(volume)
             FROM {source} c WHERE series_id = %s AND timestamp >= %s AND timestamp < %s
             GROUP BY bucket ORDER BY bucket
         """
     return """
-        SELECT date_bin(%s * INTERVAL '1 second', timestamp, TIMESTAMPTZ '1970-01-01') AS bucket,
+        SELECT date_bin(%s * INTERVAL '1 second', timestamp, %s) AS bucket,
                (array_agg(open ORDER BY timestamp))[1], max(high), min(low),
                (array_agg(close ORDER BY timestamp DESC))[1], sum(volume)
         FROM marketdata_candle WHERE series_id = %s AND timestamp >= %s AND timestamp < %s
@@ -137,13 +168,18 @@ def _downsample_sql(width: int) -> str:
     """
 
 
-def _downsample_months(arrays: dict[str, np.ndarray], months: int) -> dict[str, np.ndarray]:
-    moments = arrays["timestamp"].astype("datetime64[us]").astype("datetime64[M]")
-    group = moments.astype(np.int64) // months
+def _downsample_months(
+    arrays: dict[str, np.ndarray], max_points: int
+) -> tuple[int, dict[str, np.ndarray]]:
+    """Calendar months grouped k at a time from the first month present (needs rows)."""
+    month = arrays["timestamp"].astype("datetime64[us]").astype("datetime64[M]").astype(np.int64)
+    months = max(1, math.ceil((int(month[-1] - month[0]) + 1) / max_points))
+    group = (month - month[0]) // months
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
     ends = np.r_[starts[1:], len(group)] - 1
-    return {
-        "timestamp": (group[starts] * months).astype("datetime64[M]").astype("datetime64[us]")
+    bucket_month = month[0] + group[starts] * months
+    return months, {
+        "timestamp": bucket_month.astype("datetime64[M]").astype("datetime64[us]")
         .astype(np.int64),
         "open": arrays["open"][starts],
         "high": np.maximum.reduceat(arrays["high"], starts),
@@ -157,24 +193,24 @@ def candle_range(
     series: CandleSeries, start: datetime | None, end: datetime | None, max_points: int
 ) -> CandleRange:
     """At most max_points candles covering [start, end): raw when they fit, otherwise
-    OHLC-correct buckets (first open, highest high, lowest low, last close, summed volume)
-    aligned to the Unix epoch."""
+    OHLC-correct buckets (first open, highest high, lowest low, last close, summed
+    volume) aligned to _BUCKET_ORIGIN; a bucket is labelled by its aligned open time."""
+    timeframe = get_timeframe(series.timeframe)
     start = start or series.first_timestamp or _FAR_PAST
-    end = end or (series.last_timestamp + get_timeframe(series.timeframe).delta
-                  if series.last_timestamp else _FAR_FUTURE)
-    step = get_timeframe(series.timeframe).seconds
-    width = _bucket_width(series, start, end, max_points)
-    keys = ("timestamp", "open", "high", "low", "close", "volume")
-    if width == step:
-        arrays = candle_arrays(series, start, end)
+    end = end or (series.last_timestamp + timeframe.delta if series.last_timestamp
+                  else _FAR_FUTURE)
+    keys = ("timestamp", *OHLCV)
+    if timeframe.is_calendar_month:
+        arrays = candle_arrays(series, start, end, OHLCV)
         if len(arrays["timestamp"]) <= max_points:
-            return CandleRange(step, False, {k: arrays[k] for k in keys})
-    if get_timeframe(series.timeframe).is_calendar_month:
-        arrays = candle_arrays(series, start, end)
-        months = max(1, math.ceil(len(arrays["timestamp"]) / max_points))
-        return CandleRange(width, True, _downsample_months(arrays, months))
+            return CandleRange(timeframe.seconds, False, arrays)
+        months, buckets = _downsample_months(arrays, max_points)
+        return CandleRange(months * timeframe.seconds, True, buckets)
+    width = _bucket_width(timeframe.seconds, start, end, max_points)
+    if width == timeframe.seconds:
+        return CandleRange(width, False, candle_arrays(series, start, end, OHLCV))
     with connection.cursor() as cursor:
-        cursor.execute(_downsample_sql(width), (width, series.pk, start, end))
+        cursor.execute(_downsample_sql(width), (width, _BUCKET_ORIGIN, series.pk, start, end))
         rows = cursor.fetchall()
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in keys]
     stamps = np.asarray([int(t.timestamp() * 1_000_000) for t in columns[0]], dtype=np.int64)

@@ -121,10 +121,38 @@ def import_candles(
     batch = validate(parse_rows(data, layout_for(data, fmt)), get_timeframe(timeframe))
     if batch.rejects and not skip_invalid:
         raise ImportRejected(batch.rejects, len(batch) + len({e.line for e in batch.rejects}))
+    if len(batch) == 0:  # nothing to store: no symbol or series is created for it
+        return ImportResult(rejects=batch.rejects)
     with transaction.atomic():
         series = get_or_create_series(symbol, timeframe, source_name)
         counts = upsert_candles(series, batch)
     return ImportResult(counts.inserted, counts.updated, counts.unchanged, batch.rejects)
+
+
+def create_sync_run(
+    symbol: str,
+    timeframe: str,
+    start: datetime,
+    end: datetime | None = None,
+    *,
+    trigger: str = SyncRun.Trigger.MANUAL,
+    user: AbstractBaseUser | None = None,
+) -> SyncRun:
+    """A pending sync run after checking its parameters (each error names its parameter)."""
+    symbol = normalise_symbol(symbol)
+    timeframe = check_timeframe(timeframe)
+    for name, moment in (("start", start), ("end", end)):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidParameter(name, "must carry a time zone (UTC assumed nowhere)")
+    if end is not None and end <= start:
+        raise InvalidParameter("end", "must be after start")
+    if start > timezone.now():
+        raise InvalidParameter("start", "is in the future")
+    return SyncRun.objects.create(
+        symbol=get_or_create_symbol(symbol), timeframe=timeframe, start=start, end=end,
+        trigger=trigger, requested_by=user if user and user.is_authenticated else None,
+        task_id=str(uuid.uuid4()),
+    )
 
 
 def request_sync(
@@ -139,19 +167,7 @@ def request_sync(
     """Record a pending sync run and queue it for a worker once the transaction commits."""
     from marketdata.tasks import run_sync
 
-    symbol = normalise_symbol(symbol)
-    timeframe = check_timeframe(timeframe)
-    if start.tzinfo is None:
-        raise InvalidParameter("start", "must carry a time zone (UTC assumed nowhere)")
-    if end is not None and end <= start:
-        raise InvalidParameter("end", "must be after start")
-    if start > timezone.now():
-        raise InvalidParameter("start", "is in the future")
     with transaction.atomic():
-        run = SyncRun.objects.create(
-            symbol=get_or_create_symbol(symbol), timeframe=timeframe, start=start, end=end,
-            trigger=trigger, requested_by=user if user and user.is_authenticated else None,
-            task_id=str(uuid.uuid4()),
-        )
+        run = create_sync_run(symbol, timeframe, start, end, trigger=trigger, user=user)
         transaction.on_commit(lambda: run_sync.apply_async((run.pk,), task_id=run.task_id))
     return run

@@ -4,9 +4,10 @@ When no stored candle of the series lies inside the batch's time range (a first 
 a sync that appends), the batch is copied straight into the candle table: nothing can
 conflict, and this is the fastest load PostgreSQL offers. Otherwise it is copied into a
 staging table and merged by one set-based upsert (changed rows updated, new rows
-inserted, equal rows left alone). Every writer of a series (file imports, Binance sync) comes through `upsert_candles`,
-which holds a per-series advisory lock for its transaction, so two writers of the same
-series never interleave and the series' first/last/count stay exact.
+inserted, equal rows left alone). Every writer of a series (file imports, Binance sync)
+comes through `upsert_candles`, which holds a per-series advisory lock for its
+transaction, so two writers of the same series never interleave and the series'
+first/last/count stay exact.
 """
 
 from __future__ import annotations

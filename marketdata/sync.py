@@ -33,10 +33,8 @@ from marketdata.models import DEFAULT_SOURCE, CandleSeries, SyncRun, WatchedSymb
 from marketdata.progress import publish_sync_progress
 from marketdata.services import (
     InvalidParameter,
-    check_timeframe,
+    create_sync_run,
     get_or_create_series,
-    get_or_create_symbol,
-    normalise_symbol,
     request_sync,
 )
 from marketdata.storage import upsert_candles
@@ -367,18 +365,7 @@ def create_manual_run(
     symbol: str, timeframe: str, start: datetime, end: datetime | None = None
 ) -> SyncRun:
     """A pending run for the caller to execute in-process (the CLI), not queued."""
-    symbol = normalise_symbol(symbol)
-    timeframe = check_timeframe(timeframe)
-    if start.tzinfo is None or (end is not None and end.tzinfo is None):
-        raise InvalidParameter("start", "must carry a time zone")
-    if end is not None and end <= start:
-        raise InvalidParameter("end", "must be after start")
-    if start > timezone.now():
-        raise InvalidParameter("start", "is in the future")
-    return SyncRun.objects.create(
-        symbol=get_or_create_symbol(symbol), timeframe=timeframe, start=start, end=end,
-        trigger=SyncRun.Trigger.MANUAL,
-    )
+    return create_sync_run(symbol, timeframe, start, end, trigger=SyncRun.Trigger.MANUAL)
 
 
 def watched_sync_start(watched: WatchedSymbol) -> datetime:

@@ -1,3 +1,4 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from marketdata.importers.formats import FORMATS
@@ -58,6 +59,14 @@ class CandleImportSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=FORMATS, default="auto")
     source = serializers.CharField(default=DEFAULT_SOURCE)
     skip_invalid = serializers.BooleanField(default=False)
+
+    def validate_file(self, upload):
+        limit = settings.MARKET_IMPORT_MAX_UPLOAD_BYTES
+        if upload.size > limit:
+            raise serializers.ValidationError(
+                f"the file is {upload.size} bytes; uploads are limited to {limit} bytes"
+            )
+        return upload
 
 
 class RowErrorSerializer(serializers.Serializer):

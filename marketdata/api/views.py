@@ -84,10 +84,10 @@ class CandleImportView(APIView):
     @extend_schema(
         request=s.CandleImportSerializer,
         responses={201: s.ImportResultSerializer, 400: None},
-        examples=[OpenApiExample("Rejected file", status_codes=["400"], response_only=True,
-                                 value={"detail": "1 of 3 rows are invalid, nothing was imported",
-                                        "rejects": [{"line": 2, "field": "high",
-                                                     "reason": "high is below max(open, close)"}]})],
+        examples=[OpenApiExample("Rejected file", status_codes=["400"], response_only=True, value={
+            "detail": "1 of 3 rows are invalid, nothing was imported",
+            "rejects": [{"line": 2, "field": "high", "reason": "high is below max(open, close)"}],
+        })],
     )
     def post(self, request: Request) -> Response:
         form = s.CandleImportSerializer(data=request.data)

@@ -22,6 +22,12 @@ BINANCE_COLUMNS = (
     "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
     "trades", "taker_buy_base_volume", "taker_buy_quote_volume", "ignore",
 )
+# The header row data.binance.vision writes in newer files (it calls the trade count "count").
+_BINANCE_HEADERS = (
+    BINANCE_COLUMNS,
+    ("open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
+     "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore"),
+)
 _BINANCE_FIELDS = {
     "open_time": "timestamp", "open": "open", "high": "high", "low": "low", "close": "close",
     "volume": "volume", "quote_volume": "quote_volume", "trades": "trade_count",
@@ -56,11 +62,15 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _is_binance_header(cells: list[str]) -> bool:
+    return tuple(cell.strip().lower() for cell in cells) in _BINANCE_HEADERS
+
+
 def detect_format(data: bytes) -> str:
     first = _first_line(data)
     if len(first) == len(BINANCE_COLUMNS) and _is_number(first[0]):
         return "binance"
-    if [cell.strip().lower() for cell in first] == list(BINANCE_COLUMNS):
+    if _is_binance_header(first):
         return "binance"
     names = {cell.strip().lower() for cell in first}
     if {"open", "high", "low", "close"} <= names:
@@ -74,7 +84,7 @@ def detect_format(data: bytes) -> str:
 def binance_layout(data: bytes) -> Layout:
     first = _first_line(data)
     has_header = not _is_number(first[0]) if first else False
-    if has_header and [c.strip().lower() for c in first] != list(BINANCE_COLUMNS):
+    if has_header and not _is_binance_header(first):
         raise ImportFileError(
             f"line 1: {first[0]!r} is not a kline open time and the header is not Binance's "
             f"({', '.join(BINANCE_COLUMNS)})"

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from marketdata.importers.batch import CandleBatch, RowError
+from marketdata.importers.errors import ImportFileError
 from marketdata.importers.timestamps import RawTimes, to_epoch_us
 
 FLOAT_FIELDS = ("open", "high", "low", "close", "volume", "quote_volume")
@@ -100,9 +101,9 @@ def _parse_careful(data: bytes, layout: Layout) -> CandleBatch:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return CandleBatch(
-            **_empty_arrays(), rejects=[RowError(0, "file", f"not UTF-8 text: {exc.reason}")]
-        )
+        # The whole file is unreadable, not one row: even skip_invalid cannot go on.
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ImportFileError(f"line {line}: not UTF-8 text ({exc.reason})") from None
     rejects: list[RowError] = []
     times: list[str] = []
     lines: list[int] = []
@@ -156,11 +157,6 @@ def _parse_row(row: list[str], line: int, layout: Layout) -> tuple[dict, list[Ro
 
 
 # --- shared -------------------------------------------------------------------------
-
-
-def _empty_arrays() -> dict[str, np.ndarray]:
-    empty = CandleBatch.empty()
-    return {name: getattr(empty, name) for name in CandleBatch.ARRAY_FIELDS}
 
 
 def _assemble(

@@ -50,7 +50,17 @@ def _epoch_to_us(
                  f"{numbers[i]} is not in {name} like the first row of this file")
         for i in np.flatnonzero(wrong)
     ]
-    return numbers.astype(np.int64) * factor, errors
+    usable = np.where(wrong, 0, numbers)
+    if usable.dtype.kind == "f":  # fractional epochs keep their fraction, to the µs
+        return np.round(usable * factor).astype(np.int64), errors
+    return usable.astype(np.int64) * factor, errors
+
+
+def _whole_as_int(numbers: np.ndarray) -> np.ndarray:
+    """int64 when every number is whole (exact), float64 otherwise (fractions kept)."""
+    if np.all(np.isfinite(numbers)) and np.all(np.mod(numbers, 1) == 0):
+        return numbers.astype(np.int64)
+    return numbers.astype(np.float64)
 
 
 def to_epoch_us(raw: RawTimes, label: str, allow_iso: bool) -> tuple[np.ndarray, list[RowError]]:
@@ -59,17 +69,24 @@ def to_epoch_us(raw: RawTimes, label: str, allow_iso: bool) -> tuple[np.ndarray,
     if values.dtype != object:
         return _epoch_to_us(values, raw.lines, label, allow_seconds=allow_iso)
     as_numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
-    if len(values) and not as_numbers.isna().any():
-        numbers = as_numbers.to_numpy()
-        if not np.all(np.mod(numbers, 1) == 0):
-            numbers = np.round(numbers * 1e6).astype(np.int64) // 1_000_000
-        return _epoch_to_us(numbers.astype(np.int64), raw.lines, label, allow_seconds=allow_iso)
+    not_numbers = as_numbers.isna().to_numpy()
+    if len(values) and not not_numbers.any():
+        return _epoch_to_us(_whole_as_int(as_numbers.to_numpy()), raw.lines, label,
+                            allow_seconds=allow_iso)
     if not allow_iso:
-        bad = np.flatnonzero(as_numbers.isna().to_numpy())
-        return np.zeros(len(values), dtype=np.int64), [
+        micros = np.zeros(len(values), dtype=np.int64)
+        errors = [
             RowError(int(raw.lines[i]), label, f"{values[i]!r} is not an epoch time")
-            for i in bad
+            for i in np.flatnonzero(not_numbers)
         ]
+        numbers = ~not_numbers
+        if numbers.any():  # the readable rows keep their own times
+            micros[numbers], unit_errors = _epoch_to_us(
+                _whole_as_int(as_numbers.to_numpy()[numbers]), raw.lines[numbers], label,
+                allow_seconds=False,
+            )
+            errors = sorted(errors + unit_errors, key=lambda e: e.line)
+        return micros, errors
     parsed = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601",
                             errors="coerce")
     bad = np.flatnonzero(parsed.isna().to_numpy())
