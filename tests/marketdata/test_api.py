@@ -21,16 +21,9 @@ from tests.marketdata.fixtures.candle_files import (
 
 pytestmark = pytest.mark.django_db
 
-# Session authentication comes first in REST_FRAMEWORK's authentication classes, and DRF
-# takes the WWW-Authenticate header from the first class only; session authentication has
-# none, so DRF answers an anonymous request 403, not 401.
-ANONYMOUS_STATUS = 403
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """The users behind the clients are made per test; PBKDF2 would dominate the run."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Token authentication comes first in REST_FRAMEWORK, so an anonymous request is
+# challenged: 401 with WWW-Authenticate: Token.
+ANONYMOUS_STATUS = 401
 
 
 def symbols_url() -> str:
