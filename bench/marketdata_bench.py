@@ -72,10 +72,20 @@ def bare_copy_in(path: Path) -> float:
 
 
 def import_process(path: Path, env: dict[str, str]) -> tuple[float, dict]:
-    command = [sys.executable, str(BASE_DIR / "manage.py"), "import_candles", str(path),
-               "--symbol", "BTCUSDT", "--timeframe", "1m", "--json"]
-    seconds, done = timed(lambda: subprocess.run(command, env=env, capture_output=True,
-                                                 text=True, check=True))
+    command = [
+        sys.executable,
+        str(BASE_DIR / "manage.py"),
+        "import_candles",
+        str(path),
+        "--symbol",
+        "BTCUSDT",
+        "--timeframe",
+        "1m",
+        "--json",
+    ]
+    seconds, done = timed(
+        lambda: subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    )
     return seconds, json.loads(done.stdout)
 
 
@@ -91,10 +101,14 @@ def read_year() -> tuple[float, float, int]:
 
     def bare() -> int:
         size = 0
-        with connection.connection.cursor() as cur, cur.copy(
-            "COPY (SELECT * FROM marketdata_candle WHERE series_id = %s AND timestamp >= %s "
-            "AND timestamp < %s ORDER BY timestamp) TO STDOUT", (series.pk, start, end)
-        ) as copy:
+        with (
+            connection.connection.cursor() as cur,
+            cur.copy(
+                "COPY (SELECT * FROM marketdata_candle WHERE series_id = %s AND timestamp >= %s "
+                "AND timestamp < %s ORDER BY timestamp) TO STDOUT",
+                (series.pk, start, end),
+            ) as copy,
+        ):
             for chunk in copy:
                 size += len(chunk)
         return size
@@ -106,8 +120,9 @@ def read_year() -> tuple[float, float, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
     path = kline_file(args.rows)

@@ -12,8 +12,11 @@ from central.health import platform_health
 
 _component = inline_serializer(
     "HealthComponent",
-    {"name": serializers.CharField(), "ok": serializers.BooleanField(),
-     "detail": serializers.CharField()},
+    {
+        "name": serializers.CharField(),
+        "ok": serializers.BooleanField(),
+        "detail": serializers.CharField(),
+    },
 )
 
 
@@ -22,16 +25,31 @@ class ApiRootView(APIView):
 
     permission_classes = (AllowAny,)
 
-    @extend_schema(responses={200: inline_serializer("ApiRoot", {
-        "health": serializers.URLField(), "schema": serializers.URLField(),
-        "docs": serializers.URLField(), "market_data_symbols": serializers.URLField(),
-        "market_data_import": serializers.URLField(), "market_data_sync": serializers.URLField(),
-        "market_data_sync_runs": serializers.URLField()})})
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "ApiRoot",
+                {
+                    "health": serializers.URLField(),
+                    "schema": serializers.URLField(),
+                    "docs": serializers.URLField(),
+                    "market_data_symbols": serializers.URLField(),
+                    "market_data_import": serializers.URLField(),
+                    "market_data_sync": serializers.URLField(),
+                    "market_data_sync_runs": serializers.URLField(),
+                },
+            )
+        }
+    )
     def get(self, request: Request) -> Response:
         names = {
-            "health": "health", "schema": "api-schema", "docs": "api-docs",
-            "market_data_symbols": "marketdata-symbols", "market_data_import": "marketdata-import",
-            "market_data_sync": "marketdata-sync", "market_data_sync_runs": "marketdata-sync-runs",
+            "health": "health",
+            "schema": "api-schema",
+            "docs": "api-docs",
+            "market_data_symbols": "marketdata-symbols",
+            "market_data_import": "marketdata-import",
+            "market_data_sync": "marketdata-sync",
+            "market_data_sync_runs": "marketdata-sync-runs",
         }
         return Response({key: reverse(name, request=request) for key, name in names.items()})
 
@@ -64,8 +82,11 @@ class HealthView(APIView):
                     "status": "down",
                     "down": ["celery"],
                     "components": {
-                        "celery": {"name": "celery", "ok": False,
-                                   "detail": "no worker answered the ping"}
+                        "celery": {
+                            "name": "celery",
+                            "ok": False,
+                            "detail": "no worker answered the ping",
+                        }
                     },
                 },
             )

@@ -114,27 +114,61 @@ def system_postgres(data_dir: Path, *, throwaway: bool) -> Iterator[str]:
     for path in (data_dir, sockets):
         _hand_to_server_user(path)
     if not (cluster / "PG_VERSION").exists():
-        subprocess.run(_as_server_user([str(bin_dir / "initdb"), "-D", str(cluster), "-U",
-                                        "postgres", "-A", "trust", "-E", "UTF8"]),
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            _as_server_user(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(cluster),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     pg_ctl = str(bin_dir / "pg_ctl")
     settings = {**SERVER_SETTINGS, "listen_addresses": "", "unix_socket_directories": sockets}
     options = " ".join(f"-c {name}='{value}'" for name, value in settings.items())
     # A session of its own: Ctrl-C reaches devstack alone, which then stops it in order.
-    subprocess.run(_as_server_user([pg_ctl, "-D", str(cluster), "-o", options, "-l",
-                                    str(data_dir / "postgres.log"), "-w", "start"]),
-                   check=True, stdout=subprocess.DEVNULL, start_new_session=True)
+    subprocess.run(
+        _as_server_user(
+            [
+                pg_ctl,
+                "-D",
+                str(cluster),
+                "-o",
+                options,
+                "-l",
+                str(data_dir / "postgres.log"),
+                "-w",
+                "start",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         psql = [str(bin_dir / "psql"), "-h", str(sockets), "-U", "postgres", "-Atq"]
-        found = subprocess.run([*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = "
-                                f"'{DATABASE_NAME}'"], capture_output=True, text=True,
-                               check=True).stdout
+        found = subprocess.run(
+            [*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         if not found.strip():
             subprocess.run([*psql, "-c", f"CREATE DATABASE {DATABASE_NAME}"], check=True)
         yield f"postgres://postgres@{quote(str(sockets), safe='')}/{DATABASE_NAME}"
     finally:
-        subprocess.run(_as_server_user([pg_ctl, "-D", str(cluster), "-m", "fast", "-w", "stop"]),
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            _as_server_user([pg_ctl, "-D", str(cluster), "-m", "fast", "-w", "stop"]),
+            stdout=subprocess.DEVNULL,
+        )
         if throwaway:
             shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -185,12 +219,19 @@ def embedded_redis(data_dir: Path, port: int) -> Iterator[str]:
     process = subprocess.Popen(
         [
             redis_server_binary(),
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(data_dir),
-            "--save", "60", "1",
-            "--appendonly", "no",
-            "--logfile", str(data_dir / "redis.log"),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(data_dir),
+            "--save",
+            "60",
+            "1",
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(data_dir / "redis.log"),
         ],
         stdout=subprocess.DEVNULL,
         start_new_session=True,
@@ -238,9 +279,7 @@ def services(root: Path, *, throwaway: bool, redis_port: int) -> Iterator[dict[s
             env["DATABASE_URL"] = os.environ["DATABASE_URL"]
             log("using PostgreSQL from DATABASE_URL")
         else:
-            env["DATABASE_URL"] = stack.enter_context(
-                embedded_postgres(root, throwaway=throwaway)
-            )
+            env["DATABASE_URL"] = stack.enter_context(embedded_postgres(root, throwaway=throwaway))
         if os.environ.get("REDIS_URL"):
             env["REDIS_URL"] = os.environ["REDIS_URL"]
             log("using Redis from REDIS_URL")
@@ -275,15 +314,34 @@ def run_platform(host: str, port: int) -> int:
         manage(env, "seed_demo")
         commands = {
             "web": ["daphne", "-b", host, "-p", str(port), "central.asgi:application"],
-            "worker": ["celery", "-A", "central", "worker", "-Q", "default,marketdata",
-                       "--concurrency", "2", "--loglevel", "INFO"],
-            "beat": ["celery", "-A", "central", "beat", "--loglevel", "INFO",
-                     "--schedule", str(STATE_DIR / "celerybeat-schedule")],
+            "worker": [
+                "celery",
+                "-A",
+                "central",
+                "worker",
+                "-Q",
+                "default,marketdata",
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+            ],
+            "beat": [
+                "celery",
+                "-A",
+                "central",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(STATE_DIR / "celerybeat-schedule"),
+            ],
         }
         bin_dir = Path(sys.executable).parent
         processes = {
-            name: subprocess.Popen([str(bin_dir / cmd[0]), *cmd[1:]], env=env, cwd=BASE_DIR,
-                                   start_new_session=True)
+            name: subprocess.Popen(
+                [str(bin_dir / cmd[0]), *cmd[1:]], env=env, cwd=BASE_DIR, start_new_session=True
+            )
             for name, cmd in commands.items()
         }
         log(f"Central is up: http://{host}:{port}/  (admin at /admin/, API at /api/)")
@@ -324,15 +382,19 @@ def run_tests(pytest_args: list[str]) -> int:
             # Production static storage (hashed names from a manifest), as served for real.
             env["STATIC_ROOT"] = str(root / "static")
             manage(env, "collectstatic", "--no-input", "--verbosity", "0")
-            return subprocess.call([sys.executable, "-m", "pytest", *pytest_args], env=env,
-                                   cwd=BASE_DIR)
+            return subprocess.call(
+                [sys.executable, "-m", "pytest", *pytest_args], env=env, cwd=BASE_DIR
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m central.devstack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m central.devstack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start the whole platform")
     run.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))

@@ -19,8 +19,15 @@ class SymbolAdmin(admin.ModelAdmin):
 
 @admin.register(CandleSeries)
 class CandleSeriesAdmin(admin.ModelAdmin):
-    list_display = ("symbol", "timeframe", "source", "first_timestamp", "last_timestamp",
-                    "candle_count", "updated_at")
+    list_display = (
+        "symbol",
+        "timeframe",
+        "source",
+        "first_timestamp",
+        "last_timestamp",
+        "candle_count",
+        "updated_at",
+    )
     list_filter = ("timeframe", "source")
     search_fields = ("symbol__name",)
     readonly_fields = ("first_timestamp", "last_timestamp", "candle_count", "updated_at")
@@ -34,8 +41,17 @@ class CandleAdmin(admin.ModelAdmin):
     scan the table, and the list already shows every field.
     """
 
-    list_display = ("series", "timestamp", "open", "high", "low", "close", "volume",
-                    "quote_volume", "trade_count")
+    list_display = (
+        "series",
+        "timestamp",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "trade_count",
+    )
     list_filter = ("series__timeframe", "series__source", "series__symbol")
     list_select_related = ("series__symbol",)
     list_display_links = None
@@ -85,20 +101,43 @@ class WatchedSymbolAdmin(admin.ModelAdmin):
 
     @admin.action(description="Sync now", permissions=["sync"])
     def sync_now(self, request: HttpRequest, queryset: QuerySet[WatchedSymbol]) -> None:
-        _queue_syncs(self, request, [
-            (str(watched), watched.symbol.name, watched.timeframe,
-             watched_sync_start(watched), None)
-            for watched in queryset.select_related("symbol")
-        ])
+        _queue_syncs(
+            self,
+            request,
+            [
+                (
+                    str(watched),
+                    watched.symbol.name,
+                    watched.timeframe,
+                    watched_sync_start(watched),
+                    None,
+                )
+                for watched in queryset.select_related("symbol")
+            ],
+        )
 
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
     """The record of every sync; read-only, with a re-run action that queues a new run."""
 
-    list_display = ("id", "symbol", "timeframe", "status", "trigger", "start", "end",
-                    "rows_inserted", "rows_updated", "gaps_found", "gaps_filled", "retries",
-                    "requested_by", "created_at", "finished_at")
+    list_display = (
+        "id",
+        "symbol",
+        "timeframe",
+        "status",
+        "trigger",
+        "start",
+        "end",
+        "rows_inserted",
+        "rows_updated",
+        "gaps_found",
+        "gaps_filled",
+        "retries",
+        "requested_by",
+        "created_at",
+        "finished_at",
+    )
     list_filter = ("status", "trigger", "timeframe", "source", "created_at")
     search_fields = ("symbol__name", "error", "task_id")
     list_select_related = ("symbol", "requested_by")
@@ -120,25 +159,30 @@ class SyncRunAdmin(admin.ModelAdmin):
     def has_sync_permission(self, request: HttpRequest) -> bool:
         return _may_sync(request)
 
-    @admin.action(description="Re-run (queue a new sync with the same range)",
-                  permissions=["sync"])
+    @admin.action(description="Re-run (queue a new sync with the same range)", permissions=["sync"])
     def rerun(self, request: HttpRequest, queryset: QuerySet[SyncRun]) -> None:
-        _queue_syncs(self, request, [
-            (f"run #{run.pk}", run.symbol.name, run.timeframe, run.start, run.end)
-            for run in queryset.select_related("symbol")
-        ])
+        _queue_syncs(
+            self,
+            request,
+            [
+                (f"run #{run.pk}", run.symbol.name, run.timeframe, run.start, run.end)
+                for run in queryset.select_related("symbol")
+            ],
+        )
 
 
 def _queue_syncs(
-    model_admin: admin.ModelAdmin, request: HttpRequest,
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
     wanted: list[tuple[str, str, str, datetime, datetime | None]],
 ) -> None:
     """Queue (label, symbol, timeframe, start, end) syncs through the one service."""
     queued, refused = [], []
     for label, symbol, timeframe, start, end in wanted:
         try:
-            run = request_sync(symbol, timeframe, start, end, trigger=SyncRun.Trigger.ADMIN,
-                               user=request.user)
+            run = request_sync(
+                symbol, timeframe, start, end, trigger=SyncRun.Trigger.ADMIN, user=request.user
+            )
         except InvalidParameter as exc:
             refused.append(f"{label}: {exc}")
         else:

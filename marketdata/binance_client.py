@@ -41,8 +41,9 @@ class BinanceRejected(BinanceError):
     def __init__(self, status_code: int, code: int | None, message: str):
         self.status_code = status_code
         self.code = code
-        super().__init__(f"Binance rejected the request (HTTP {status_code}, code {code}): "
-                         f"{message}")
+        super().__init__(
+            f"Binance rejected the request (HTTP {status_code}, code {code}): {message}"
+        )
 
 
 class BinanceUnavailable(BinanceError):
@@ -107,9 +108,14 @@ def parse_kline(row: Any) -> Kline:
     if not isinstance(row, list) or len(row) != _KLINE_FIELDS:
         raise MalformedPayload(f"a kline must be a list of {_KLINE_FIELDS} fields, got {row!r}")
     return Kline(
-        open_time=_strict_int(row[0]), open=_number(row[1]), high=_number(row[2]),
-        low=_number(row[3]), close=_number(row[4]), volume=_number(row[5]),
-        close_time=_strict_int(row[6]), quote_volume=_number(row[7]),
+        open_time=_strict_int(row[0]),
+        open=_number(row[1]),
+        high=_number(row[2]),
+        low=_number(row[3]),
+        close=_number(row[4]),
+        volume=_number(row[5]),
+        close_time=_strict_int(row[6]),
+        quote_volume=_number(row[7]),
         trade_count=_strict_int(row[8]),
     )
 
@@ -164,7 +170,11 @@ class BinanceKlineClient:
         self.client.API_URL = (api_url or settings.BINANCE_API_URL).rstrip("/")
 
     def fetch_klines(
-        self, symbol: str, interval: str, start_ms: int, end_ms: int,
+        self,
+        symbol: str,
+        interval: str,
+        start_ms: int,
+        end_ms: int,
         limit: int = MAX_KLINES_PER_REQUEST,
     ) -> list[Kline]:
         """Klines with start_ms <= open time <= end_ms (both inclusive, as Binance has it).
@@ -174,8 +184,13 @@ class BinanceKlineClient:
         malformed payloads.
         """
         limit = min(limit, MAX_KLINES_PER_REQUEST)
-        params = {"symbol": symbol, "interval": interval, "startTime": start_ms,
-                  "endTime": end_ms, "limit": limit}
+        params = {
+            "symbol": symbol,
+            "interval": interval,
+            "startTime": start_ms,
+            "endTime": end_ms,
+            "limit": limit,
+        }
         attempt = 0
         while True:
             self._respect_weight_limit()
@@ -191,7 +206,7 @@ class BinanceKlineClient:
                     ) from problem
                 delay = problem.retry_after
                 if delay is None:
-                    delay = min(2.0 ** attempt, BACKOFF_CAP_SECONDS)
+                    delay = min(2.0**attempt, BACKOFF_CAP_SECONDS)
                 elif delay > MAX_RETRY_AFTER_SECONDS:
                     raise BinanceUnavailable(
                         f"Binance asks us to wait {delay:.0f} s ({problem}); giving up instead"
@@ -210,8 +225,10 @@ class BinanceKlineClient:
         except BinanceAPIException as exc:
             self._note_weight(exc.response)
             if exc.status_code in _RATE_LIMITED:
-                raise _Retryable(f"HTTP {exc.status_code} rate limited: {exc.message}",
-                                 _retry_after(exc.response)) from exc
+                raise _Retryable(
+                    f"HTTP {exc.status_code} rate limited: {exc.message}",
+                    _retry_after(exc.response),
+                ) from exc
             if exc.status_code >= 500:
                 raise _Retryable(f"HTTP {exc.status_code}: {exc.message}") from exc
             raise BinanceRejected(exc.status_code, exc.code, exc.message) from exc
@@ -241,7 +258,8 @@ class BinanceKlineClient:
             return
         self._pause_before_next = False
         delay = 60.0 - (self.clock() % 60.0) + 0.5
-        logger.info("Binance request weight at the limit (%s); pausing %.1f s",
-                    self.weight_limit, delay)
+        logger.info(
+            "Binance request weight at the limit (%s); pausing %.1f s", self.weight_limit, delay
+        )
         self.stats.weight_pauses += 1
         self.sleep(delay)

@@ -54,7 +54,7 @@ def encode_rows(
     for name, mask in nulls.items():
         records[f"{name}_length"][mask] = -1
         offset = dtype.fields[name][1]
-        keep[mask, offset: offset + 8] = False
+        keep[mask, offset : offset + 8] = False
     raw = records.view(np.uint8).reshape(n, dtype.itemsize)
     return raw[keep].tobytes()
 

@@ -12,8 +12,14 @@ from pathlib import Path
 import numpy as np
 
 
-def kline_rows(start_ms: int, step_ms: int, count: int, start_price: float, seed: int,
-               microseconds: bool = False) -> bytes:
+def kline_rows(
+    start_ms: int,
+    step_ms: int,
+    count: int,
+    start_price: float,
+    seed: int,
+    microseconds: bool = False,
+) -> bytes:
     rng = np.random.default_rng(seed)
     returns = rng.normal(0, 0.0015 * np.sqrt(step_ms / 60_000), count)
     close = start_price * np.exp(np.cumsum(returns))
@@ -41,8 +47,16 @@ SAMPLE_DIR = Path(__file__).parent / "fixtures" / "sample"
 SAMPLES = (
     ("BTCUSDT-1h-2024.csv.gz", "BTCUSDT", "1h", 1_704_067_200_000, 3_600_000, 8784, 42_000.0, 1),
     ("ETHUSDT-1h-2024.csv.gz", "ETHUSDT", "1h", 1_704_067_200_000, 3_600_000, 8784, 2_300.0, 2),
-    ("BTCUSDT-1m-2024-12-01.csv.gz", "BTCUSDT", "1m", 1_733_011_200_000, 60_000, 10_080,
-     96_000.0, 3),
+    (
+        "BTCUSDT-1m-2024-12-01.csv.gz",
+        "BTCUSDT",
+        "1m",
+        1_733_011_200_000,
+        60_000,
+        10_080,
+        96_000.0,
+        3,
+    ),
 )
 
 

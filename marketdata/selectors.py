@@ -91,8 +91,9 @@ def candle_arrays(
     connection.ensure_connection()
     # A server-side-binding cursor: Django's client-side cursors cannot return binary.
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_read_sql(fields), (series.pk, start or _FAR_PAST, end or _FAR_FUTURE),
-                       binary=True)
+        cursor.execute(
+            _read_sql(fields), (series.pk, start or _FAR_PAST, end or _FAR_FUTURE), binary=True
+        )
         (blob,) = cursor.fetchone()
     columns = [(name, _PACKED[name][1]) for name in ("timestamp", *fields)]
     records = pgcopy.decode_packed(columns, blob)
@@ -110,8 +111,9 @@ def candle_frame(
 ) -> pd.DataFrame:
     """The same range as a DataFrame indexed by UTC open time."""
     arrays = candle_arrays(series, start, end)
-    index = pd.DatetimeIndex(arrays.pop("timestamp").astype("datetime64[us]"), tz="UTC",
-                             name="timestamp")
+    index = pd.DatetimeIndex(
+        arrays.pop("timestamp").astype("datetime64[us]"), tz="UTC", name="timestamp"
+    )
     frame = pd.DataFrame(arrays, index=index)
     frame["quote_volume"] = frame["quote_volume"].where(~np.isnan(frame["quote_volume"]))
     return frame
@@ -150,8 +152,10 @@ def _downsample_sql(width: int) -> str:
         source = "marketdata_candle"
         for seconds, view in sorted(timescale.CONTINUOUS_AGGREGATES.items(), reverse=True):
             if width % seconds == 0:
-                source = (f"(SELECT series_id, bucket AS timestamp, open, high, low, close, "
-                          f"volume FROM {view})")
+                source = (
+                    f"(SELECT series_id, bucket AS timestamp, open, high, low, close, "
+                    f"volume FROM {view})"
+                )
                 break
         return f"""
             SELECT time_bucket(%s * INTERVAL '1 second', timestamp, %s) AS bucket,
@@ -179,8 +183,7 @@ def _downsample_months(
     ends = np.r_[starts[1:], len(group)] - 1
     bucket_month = month[0] + group[starts] * months
     return months, {
-        "timestamp": bucket_month.astype("datetime64[M]").astype("datetime64[us]")
-        .astype(np.int64),
+        "timestamp": bucket_month.astype("datetime64[M]").astype("datetime64[us]").astype(np.int64),
         "open": arrays["open"][starts],
         "high": np.maximum.reduceat(arrays["high"], starts),
         "low": np.minimum.reduceat(arrays["low"], starts),
@@ -197,8 +200,7 @@ def candle_range(
     volume) aligned to _BUCKET_ORIGIN; a bucket is labelled by its aligned open time."""
     timeframe = get_timeframe(series.timeframe)
     start = start or series.first_timestamp or _FAR_PAST
-    end = end or (series.last_timestamp + timeframe.delta if series.last_timestamp
-                  else _FAR_FUTURE)
+    end = end or (series.last_timestamp + timeframe.delta if series.last_timestamp else _FAR_FUTURE)
     keys = ("timestamp", *OHLCV)
     if timeframe.is_calendar_month:
         arrays = candle_arrays(series, start, end, OHLCV)
@@ -215,8 +217,9 @@ def candle_range(
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in keys]
     stamps = np.asarray([int(t.timestamp() * 1_000_000) for t in columns[0]], dtype=np.int64)
     arrays = {"timestamp": stamps}
-    arrays.update({k: np.asarray(v, dtype=np.float64) for k, v in zip(keys[1:], columns[1:],
-                                                                        strict=True)})
+    arrays.update(
+        {k: np.asarray(v, dtype=np.float64) for k, v in zip(keys[1:], columns[1:], strict=True)}
+    )
     return CandleRange(width, True, arrays)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -13,15 +14,22 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from marketdata.importers.batch import RowError
+from marketdata.importers.batch import CandleBatch, RowError
 from marketdata.importers.errors import ImportRejected
 from marketdata.importers.files import read_candle_file
 from marketdata.importers.formats import layout_for
-from marketdata.importers.tabular import parse_rows
+from marketdata.importers.tabular import (
+    IrregularFile,
+    Layout,
+    end_rows_range,
+    fast_chunks,
+    parse_rows,
+)
 from marketdata.importers.validation import validate
 from marketdata.models import DEFAULT_SOURCE, CandleSeries, Symbol, SyncRun
-from marketdata.storage import upsert_candles
-from marketdata.timeframes import UnknownTimeframe, get_timeframe
+from marketdata.selectors import find_series
+from marketdata.storage import append_candles, has_candles_between, upsert_candles
+from marketdata.timeframes import Timeframe, UnknownTimeframe, get_timeframe
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 _SOURCE = re.compile(r"^[a-z0-9_.-]{1,32}$")
@@ -114,18 +122,72 @@ def import_candles(
 
     Raises InvalidParameter, ImportFileError or ImportRejected; none of them writes.
     """
-    symbol = normalise_symbol(symbol)
-    timeframe = check_timeframe(timeframe)
-    source_name = check_source(source_name)
+    target = _ImportTarget(
+        normalise_symbol(symbol), check_timeframe(timeframe), check_source(source_name)
+    )
     data = read_candle_file(source, filename)
-    batch = validate(parse_rows(data, layout_for(data, fmt)), get_timeframe(timeframe))
+    layout = layout_for(data, fmt)
+    with transaction.atomic():
+        result = _import_streaming(data, layout, target)
+        if result is None:
+            result = _import_merging(data, layout, target, skip_invalid)
+    return result
+
+
+@dataclass(frozen=True)
+class _ImportTarget:
+    symbol: str
+    timeframe: str
+    source: str
+
+    def series(self) -> CandleSeries:
+        return get_or_create_series(self.symbol, self.timeframe, self.source)
+
+
+class _NeedsCarefulPath(Exception):
+    """The fast lane met a bad row or a stored candle: the merging path decides."""
+
+
+def _all_valid(chunks: Iterator[CandleBatch], timeframe: Timeframe) -> Iterator[CandleBatch]:
+    for chunk in chunks:
+        valid = validate(chunk, timeframe)
+        if valid.rejects:
+            raise _NeedsCarefulPath
+        yield valid
+
+
+def _import_streaming(data: bytes, layout: Layout, target: _ImportTarget) -> ImportResult | None:
+    """The fast lane for a clean file whose range holds no stored candle: parsed,
+    validated and stored chunk by chunk. None sends the file down the merging path."""
+    chunks = fast_chunks(data, layout)
+    ends = end_rows_range(data, layout)
+    if chunks is None or ends is None:
+        return None
+    existing = find_series(target.symbol, target.timeframe, target.source)
+    first, last = (datetime.fromtimestamp(us / 1_000_000, UTC) for us in ends)
+    if existing is not None and has_candles_between(existing, first, last):
+        return None
+    valid_chunks = _all_valid(chunks, get_timeframe(target.timeframe))
+    try:
+        with transaction.atomic():  # a fallback leaves no new symbol or series behind
+            inserted = append_candles(target.series(), valid_chunks)
+            if inserted is None:
+                raise _NeedsCarefulPath
+    except (IrregularFile, _NeedsCarefulPath):
+        return None
+    return ImportResult(inserted=inserted)
+
+
+def _import_merging(
+    data: bytes, layout: Layout, target: _ImportTarget, skip_invalid: bool
+) -> ImportResult:
+    """Every row parsed and checked first; then one set-based upsert."""
+    batch = validate(parse_rows(data, layout), get_timeframe(target.timeframe))
     if batch.rejects and not skip_invalid:
         raise ImportRejected(batch.rejects, len(batch) + len({e.line for e in batch.rejects}))
     if len(batch) == 0:  # nothing to store: no symbol or series is created for it
         return ImportResult(rejects=batch.rejects)
-    with transaction.atomic():
-        series = get_or_create_series(symbol, timeframe, source_name)
-        counts = upsert_candles(series, batch)
+    counts = upsert_candles(target.series(), batch)
     return ImportResult(counts.inserted, counts.updated, counts.unchanged, batch.rejects)
 
 
@@ -149,8 +211,12 @@ def create_sync_run(
     if start > timezone.now():
         raise InvalidParameter("start", "is in the future")
     return SyncRun.objects.create(
-        symbol=get_or_create_symbol(symbol), timeframe=timeframe, start=start, end=end,
-        trigger=trigger, requested_by=user if user and user.is_authenticated else None,
+        symbol=get_or_create_symbol(symbol),
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        trigger=trigger,
+        requested_by=user if user and user.is_authenticated else None,
         task_id=str(uuid.uuid4()),
     )
 

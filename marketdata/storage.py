@@ -12,20 +12,28 @@ first/last/count stay exact.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from django.db import connection, transaction
 from psycopg.copy import QueuedLibpqWriter
+from psycopg.errors import UniqueViolation
 
 from marketdata import pgcopy
 from marketdata.importers.batch import CandleBatch
 from marketdata.models import CandleSeries
 
 STAGING_COLUMNS = [
-    ("ts", "i8"), ("open", "f8"), ("high", "f8"), ("low", "f8"), ("close", "f8"),
-    ("volume", "f8"), ("quote_volume", "f8"), ("trade_count", "i8"),
+    ("ts", "i8"),
+    ("open", "f8"),
+    ("high", "f8"),
+    ("low", "f8"),
+    ("close", "f8"),
+    ("volume", "f8"),
+    ("quote_volume", "f8"),
+    ("trade_count", "i8"),
 ]
 _ADVISORY_NAMESPACE = 0x43414E44  # "CAND": keeps our advisory locks apart from others'
 _COPY_ROWS = 65_536
@@ -44,19 +52,28 @@ class UpsertCounts:
     unchanged: int
 
 
+def _slices(arrays: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+    for start in range(0, len(arrays["ts"]), _COPY_ROWS):
+        yield {name: values[start : start + _COPY_ROWS] for name, values in arrays.items()}
+
+
 def _copy_in(
-    cursor, statement: str, columns: list[tuple[str, str]], arrays: dict, nullable: bool
+    cursor,
+    statement: str,
+    columns: list[tuple[str, str]],
+    parts: Iterable[dict[str, np.ndarray]],
+    nullable: bool,
 ) -> None:
-    """Encode and send in slices; a writer thread sends one slice while the next is built."""
-    total = len(arrays["ts"])
+    """Encode and send part by part; a writer thread sends one part while the next is built."""
     with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
         copy.write(pgcopy.HEADER)
-        for start in range(0, total, _COPY_ROWS):
-            part = {name: values[start: start + _COPY_ROWS] for name, values in arrays.items()}
+        for part in parts:
             nulls = None
             if nullable:  # NaN / -1 mark "not given by the source": stored as NULL
-                nulls = {"quote_volume": np.isnan(part["quote_volume"]),
-                         "trade_count": part["trade_count"] == -1}
+                nulls = {
+                    "quote_volume": np.isnan(part["quote_volume"]),
+                    "trade_count": part["trade_count"] == -1,
+                }
             copy.write(pgcopy.encode_rows(columns, part, nulls))
         copy.write(pgcopy.TRAILER)
 
@@ -68,19 +85,19 @@ def _sorted_arrays(batch: CandleBatch) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _copy_into_candles(cursor, series_id: int, arrays: dict[str, np.ndarray]) -> int:
-    """Straight into the table: only when no stored candle can conflict (checked first)."""
-    arrays = {**arrays, "series_id": np.full(len(arrays["ts"]), series_id, dtype=np.int64)}
-    columns = [("series_id", "i8"), *STAGING_COLUMNS]
+def _copy_into_candles(cursor, series_id: int, parts: Iterable[dict[str, np.ndarray]]) -> None:
+    """Straight into the table; a candle already stored raises UniqueViolation."""
+    with_series = (
+        {**part, "series_id": np.full(len(part["ts"]), series_id, dtype=np.int64)} for part in parts
+    )
     _copy_in(
         cursor,
         f"COPY marketdata_candle (series_id, timestamp, {', '.join(_VALUE_COLUMNS)}) "
         "FROM STDIN (FORMAT BINARY)",
-        columns,
-        arrays,
+        [("series_id", "i8"), *STAGING_COLUMNS],
+        with_series,
         nullable=True,
     )
-    return len(arrays["ts"])
 
 
 def _write_staging(cursor, arrays: dict[str, np.ndarray]) -> None:
@@ -90,8 +107,13 @@ def _write_staging(cursor, arrays: dict[str, np.ndarray]) -> None:
         "low float8, close float8, volume float8, quote_volume float8, trade_count int8) "
         "ON COMMIT DROP"
     )
-    _copy_in(cursor, "COPY candle_staging FROM STDIN (FORMAT BINARY)", STAGING_COLUMNS, arrays,
-             nullable=False)
+    _copy_in(
+        cursor,
+        "COPY candle_staging FROM STDIN (FORMAT BINARY)",
+        STAGING_COLUMNS,
+        _slices(arrays),
+        nullable=False,
+    )
     cursor.execute("ANALYZE candle_staging")
 
 
@@ -130,6 +152,35 @@ def _insert_new(cursor, series_id: int) -> int:
     return cursor.rowcount
 
 
+def _lock_series(cursor, series: CandleSeries) -> None:
+    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_ADVISORY_NAMESPACE, series.pk))
+
+
+def _record_stats(
+    cursor, series: CandleSeries, first: datetime, last: datetime, inserted: int
+) -> None:
+    cursor.execute(
+        """
+        UPDATE marketdata_candleseries SET
+            first_timestamp = LEAST(first_timestamp, %s),
+            last_timestamp = GREATEST(last_timestamp, %s),
+            candle_count = candle_count + %s, updated_at = now()
+        WHERE id = %s
+        """,
+        (first, last, inserted, series.pk),
+    )
+
+
+def has_candles_between(series: CandleSeries, first: datetime, last: datetime) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM marketdata_candle WHERE series_id = %s "
+            "AND timestamp BETWEEN %s AND %s)",
+            (series.pk, first, last),
+        )
+        return cursor.fetchone()[0]
+
+
 def upsert_candles(series: CandleSeries, batch: CandleBatch) -> UpsertCounts:
     """Store the batch: new candles inserted, changed ones updated, equal ones left."""
     if len(batch) == 0:
@@ -137,31 +188,56 @@ def upsert_candles(series: CandleSeries, batch: CandleBatch) -> UpsertCounts:
     with transaction.atomic():
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_ADVISORY_NAMESPACE, series.pk))
+            _lock_series(cursor, series)
             arrays = _sorted_arrays(batch)
             first, last = (_as_datetime(arrays["ts"][i]) for i in (0, -1))
-            cursor.execute(
-                "SELECT EXISTS (SELECT 1 FROM marketdata_candle WHERE series_id = %s "
-                "AND timestamp BETWEEN %s AND %s)",
-                (series.pk, first, last),
-            )
-            (overlaps,) = cursor.fetchone()
-            if overlaps:
+            if has_candles_between(series, first, last):
                 _write_staging(cursor, arrays)
                 updated = _update_changed(cursor, series.pk, first, last)
                 inserted = _insert_new(cursor, series.pk)
                 cursor.execute("DROP TABLE candle_staging")
             else:
-                updated, inserted = 0, _copy_into_candles(cursor, series.pk, arrays)
-            cursor.execute(
-                """
-                UPDATE marketdata_candleseries SET
-                    first_timestamp = LEAST(first_timestamp, %s),
-                    last_timestamp = GREATEST(last_timestamp, %s),
-                    candle_count = candle_count + %s, updated_at = now()
-                WHERE id = %s
-                """,
-                (first, last, inserted, series.pk),
-            )
+                updated, inserted = 0, len(batch)
+                _copy_into_candles(cursor, series.pk, _slices(arrays))
+            _record_stats(cursor, series, first, last, inserted)
     series.refresh_from_db(fields=("first_timestamp", "last_timestamp", "candle_count"))
     return UpsertCounts(inserted, updated, len(batch) - inserted - updated)
+
+
+def append_candles(series: CandleSeries, batches: Iterable[CandleBatch]) -> int | None:
+    """Stream batches straight into the table while the caller is still reading them.
+
+    An import's fast lane: parsing the next batch overlaps with PostgreSQL storing the
+    last one. Returns the number of candles stored, or None, with nothing written, when
+    one of them is already stored (the caller then merges with `upsert_candles`). An
+    exception from `batches` also leaves nothing written.
+    """
+    bounds = {"rows": 0, "first": None, "last": None}
+
+    def parts() -> Iterator[dict[str, np.ndarray]]:
+        for batch in batches:
+            arrays = _sorted_arrays(batch)
+            if len(batch):
+                first, last = arrays["ts"][0], arrays["ts"][-1]
+                bounds["rows"] += len(batch)
+                bounds["first"] = first if bounds["first"] is None else min(bounds["first"], first)
+                bounds["last"] = last if bounds["last"] is None else max(bounds["last"], last)
+            yield from _slices(arrays)
+
+    connection.ensure_connection()
+    try:
+        with transaction.atomic(), connection.connection.cursor() as cursor:
+            _lock_series(cursor, series)
+            _copy_into_candles(cursor, series.pk, parts())
+            if bounds["rows"]:
+                _record_stats(
+                    cursor,
+                    series,
+                    _as_datetime(bounds["first"]),
+                    _as_datetime(bounds["last"]),
+                    bounds["rows"],
+                )
+    except UniqueViolation:
+        return None
+    series.refresh_from_db(fields=("first_timestamp", "last_timestamp", "candle_count"))
+    return bounds["rows"]

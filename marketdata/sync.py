@@ -105,8 +105,13 @@ def klines_to_batch(klines: list[Kline]) -> CandleBatch:
 
     return CandleBatch(
         timestamp_us=np.asarray(columns[0], dtype=np.int64) * 1000,
-        open=floats(1), high=floats(2), low=floats(3), close=floats(4), volume=floats(5),
-        quote_volume=floats(7), trade_count=np.asarray(columns[8], dtype=np.int64),
+        open=floats(1),
+        high=floats(2),
+        low=floats(3),
+        close=floats(4),
+        volume=floats(5),
+        quote_volume=floats(7),
+        trade_count=np.asarray(columns[8], dtype=np.int64),
         line=np.arange(1, len(klines) + 1, dtype=np.int64),
     )
 
@@ -156,8 +161,14 @@ def find_gaps(series: CandleSeries, tf: Timeframe, first: datetime, stop: dateti
 # --- One run ----------------------------------------------------------------------
 
 PROGRESS_FIELDS = (
-    "rows_inserted", "rows_updated", "requests_made", "retries", "max_weight_used",
-    "gaps_found", "gaps_filled", "unfilled_gaps",
+    "rows_inserted",
+    "rows_updated",
+    "requests_made",
+    "retries",
+    "max_weight_used",
+    "gaps_found",
+    "gaps_filled",
+    "unfilled_gaps",
 )
 
 
@@ -196,11 +207,15 @@ class _SyncJob:
         cursor = start_ms
         while cursor < stop_ms:
             klines = self.client.fetch_klines(
-                self.run.symbol.name, self.tf.code, cursor, stop_ms - 1,
+                self.run.symbol.name,
+                self.tf.code,
+                cursor,
+                stop_ms - 1,
                 limit=MAX_KLINES_PER_REQUEST,
             )
-            usable = [k for k in klines if cursor <= k.open_time < stop_ms
-                      and k.close_time < self.now_ms]
+            usable = [
+                k for k in klines if cursor <= k.open_time < stop_ms and k.close_time < self.now_ms
+            ]
             if usable:
                 self.store(usable)
                 cursor = next_open(usable[-1].open_time, self.tf)
@@ -213,8 +228,12 @@ class _SyncJob:
         if batch.rejects:
             # Dropped candles leave holes that the gap pass refetches and, if Binance
             # keeps sending them invalid, records as unfilled.
-            logger.warning("sync run %s: %d invalid candles from Binance dropped: %s",
-                           self.run.pk, len(batch.rejects), batch.rejects[0])
+            logger.warning(
+                "sync run %s: %d invalid candles from Binance dropped: %s",
+                self.run.pk,
+                len(batch.rejects),
+                batch.rejects[0],
+            )
         counts = upsert_candles(self.series, batch)
         self.run.rows_inserted += counts.inserted
         self.run.rows_updated += counts.updated
@@ -255,14 +274,25 @@ def run_summary(run: SyncRun) -> dict:
         return moment.isoformat() if moment else None
 
     return {
-        "id": run.pk, "symbol": run.symbol.name, "timeframe": run.timeframe,
-        "source": run.source, "start": iso(run.start), "end": iso(run.end),
-        "status": run.status, "trigger": run.trigger,
-        "rows_inserted": run.rows_inserted, "rows_updated": run.rows_updated,
-        "gaps_found": run.gaps_found, "gaps_filled": run.gaps_filled,
-        "unfilled_gaps": run.unfilled_gaps, "requests_made": run.requests_made,
-        "retries": run.retries, "max_weight_used": run.max_weight_used, "error": run.error,
-        "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
+        "id": run.pk,
+        "symbol": run.symbol.name,
+        "timeframe": run.timeframe,
+        "source": run.source,
+        "start": iso(run.start),
+        "end": iso(run.end),
+        "status": run.status,
+        "trigger": run.trigger,
+        "rows_inserted": run.rows_inserted,
+        "rows_updated": run.rows_updated,
+        "gaps_found": run.gaps_found,
+        "gaps_filled": run.gaps_filled,
+        "unfilled_gaps": run.unfilled_gaps,
+        "requests_made": run.requests_made,
+        "retries": run.retries,
+        "max_weight_used": run.max_weight_used,
+        "error": run.error,
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
     }
 
 
@@ -378,8 +408,11 @@ def watched_sync_start(watched: WatchedSymbol) -> datetime:
 
 def has_active_run(watched: WatchedSymbol) -> bool:
     return SyncRun.objects.filter(
-        symbol_id=watched.symbol_id, timeframe=watched.timeframe, source=DEFAULT_SOURCE,
-        status__in=ACTIVE_STATUSES, created_at__gte=timezone.now() - STALE_ACTIVE_RUN,
+        symbol_id=watched.symbol_id,
+        timeframe=watched.timeframe,
+        source=DEFAULT_SOURCE,
+        status__in=ACTIVE_STATUSES,
+        created_at__gte=timezone.now() - STALE_ACTIVE_RUN,
     ).exists()
 
 
@@ -390,8 +423,12 @@ def _queue_watched(watched: WatchedSymbol) -> SyncRun | None:
         if locked is None or has_active_run(watched):
             return None
         try:
-            return request_sync(watched.symbol.name, watched.timeframe,
-                                watched_sync_start(watched), trigger=SyncRun.Trigger.SCHEDULE)
+            return request_sync(
+                watched.symbol.name,
+                watched.timeframe,
+                watched_sync_start(watched),
+                trigger=SyncRun.Trigger.SCHEDULE,
+            )
         except InvalidParameter as exc:
             logger.warning("watched symbol %s not queued: %s", watched, exc)
             return None

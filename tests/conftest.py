@@ -138,10 +138,30 @@ def celery_worker(django_db_setup, django_db_blocker, fake_binance_server):
     log_path.mkdir(parents=True, exist_ok=True)
     log_file = open(log_path / "celery-worker.log", "w")  # noqa: SIM115 (kept open for the worker)
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "central", "worker", "--pool", "threads",
-         "--concurrency", "2", "-Q", "default,marketdata", "--loglevel", "INFO",
-         "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
-        env=env, cwd=BASE_DIR, stdout=log_file, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "central",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "2",
+            "-Q",
+            "default,marketdata",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        env=env,
+        cwd=BASE_DIR,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -23,8 +23,9 @@ class SymbolSerializer(serializers.ModelSerializer):
 class CandleQuerySerializer(serializers.Serializer):
     start = serializers.DateTimeField(required=False, help_text="Inclusive, ISO 8601.")
     end = serializers.DateTimeField(required=False, help_text="Exclusive, ISO 8601.")
-    max_points = serializers.IntegerField(required=False, default=1000, min_value=1,
-                                          max_value=10000)
+    max_points = serializers.IntegerField(
+        required=False, default=1000, min_value=1, max_value=10000
+    )
     source = serializers.CharField(required=False, default=DEFAULT_SOURCE)
 
     def validate(self, attrs: dict) -> dict:
@@ -102,9 +103,26 @@ class SyncRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = SyncRun
         fields = (
-            "id", "symbol", "timeframe", "source", "start", "end", "status", "trigger",
-            "requested_by", "rows_inserted", "rows_updated", "requests_made", "retries",
-            "max_weight_used", "gaps_found", "gaps_filled", "unfilled_gaps", "error",
-            "created_at", "started_at", "finished_at",
+            "id",
+            "symbol",
+            "timeframe",
+            "source",
+            "start",
+            "end",
+            "status",
+            "trigger",
+            "requested_by",
+            "rows_inserted",
+            "rows_updated",
+            "requests_made",
+            "retries",
+            "max_weight_used",
+            "gaps_found",
+            "gaps_filled",
+            "unfilled_gaps",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
         )
         read_only_fields = fields

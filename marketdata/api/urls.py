@@ -8,6 +8,7 @@ urlpatterns = [
     path("sync/", views.SyncRequestView.as_view(), name="marketdata-sync"),
     path("sync-runs/", views.SyncRunListView.as_view(), name="marketdata-sync-runs"),
     path("sync-runs/<int:pk>/", views.SyncRunDetailView.as_view(), name="marketdata-sync-run"),
-    path("<str:symbol>/<str:timeframe>/", views.CandleRangeView.as_view(),
-         name="marketdata-candles"),
+    path(
+        "<str:symbol>/<str:timeframe>/", views.CandleRangeView.as_view(), name="marketdata-candles"
+    ),
 ]

@@ -35,12 +35,30 @@ class CandleRangeView(APIView):
     @extend_schema(
         parameters=[s.CandleQuerySerializer],
         responses={200: s.CandleRangeSerializer},
-        examples=[OpenApiExample("One hour of 1m candles", response_only=True, value={
-            "symbol": "BTCUSDT", "timeframe": "1m", "source": "binance",
-            "bucket_seconds": 60, "downsampled": False, "count": 1,
-            "candles": [{"time": "2024-01-01T00:00:00Z", "open": 42283.58, "high": 42298.62,
-                         "low": 42261.02, "close": 42298.61, "volume": 35.92724}],
-        })],
+        examples=[
+            OpenApiExample(
+                "One hour of 1m candles",
+                response_only=True,
+                value={
+                    "symbol": "BTCUSDT",
+                    "timeframe": "1m",
+                    "source": "binance",
+                    "bucket_seconds": 60,
+                    "downsampled": False,
+                    "count": 1,
+                    "candles": [
+                        {
+                            "time": "2024-01-01T00:00:00Z",
+                            "open": 42283.58,
+                            "high": 42298.62,
+                            "low": 42261.02,
+                            "close": 42298.61,
+                            "volume": 35.92724,
+                        }
+                    ],
+                },
+            )
+        ],
     )
     def get(self, request: Request, symbol: str, timeframe: str) -> Response:
         query = s.CandleQuerySerializer(data=request.query_params)
@@ -58,21 +76,32 @@ class CandleRangeView(APIView):
             series, params.get("start"), params.get("end"), params["max_points"]
         )
         arrays = result.arrays
-        times = np.datetime_as_string(arrays["timestamp"].astype("datetime64[us]"),
-                                      unit="s", timezone="UTC")
+        times = np.datetime_as_string(
+            arrays["timestamp"].astype("datetime64[us]"), unit="s", timezone="UTC"
+        )
         candles = [
             {"time": t, "open": o, "high": h, "low": lo, "close": c, "volume": v}
             for t, o, h, lo, c, v in zip(
-                times.tolist(), arrays["open"].tolist(), arrays["high"].tolist(),
-                arrays["low"].tolist(), arrays["close"].tolist(), arrays["volume"].tolist(),
+                times.tolist(),
+                arrays["open"].tolist(),
+                arrays["high"].tolist(),
+                arrays["low"].tolist(),
+                arrays["close"].tolist(),
+                arrays["volume"].tolist(),
                 strict=True,
             )
         ]
-        return Response({
-            "symbol": name, "timeframe": timeframe, "source": params["source"],
-            "bucket_seconds": result.bucket_seconds, "downsampled": result.downsampled,
-            "count": len(candles), "candles": candles,
-        })
+        return Response(
+            {
+                "symbol": name,
+                "timeframe": timeframe,
+                "source": params["source"],
+                "bucket_seconds": result.bucket_seconds,
+                "downsampled": result.downsampled,
+                "count": len(candles),
+                "candles": candles,
+            }
+        )
 
 
 class CandleImportView(APIView):
@@ -84,10 +113,19 @@ class CandleImportView(APIView):
     @extend_schema(
         request=s.CandleImportSerializer,
         responses={201: s.ImportResultSerializer, 400: None},
-        examples=[OpenApiExample("Rejected file", status_codes=["400"], response_only=True, value={
-            "detail": "1 of 3 rows are invalid, nothing was imported",
-            "rejects": [{"line": 2, "field": "high", "reason": "high is below max(open, close)"}],
-        })],
+        examples=[
+            OpenApiExample(
+                "Rejected file",
+                status_codes=["400"],
+                response_only=True,
+                value={
+                    "detail": "1 of 3 rows are invalid, nothing was imported",
+                    "rejects": [
+                        {"line": 2, "field": "high", "reason": "high is below max(open, close)"}
+                    ],
+                },
+            )
+        ],
     )
     def post(self, request: Request) -> Response:
         form = s.CandleImportSerializer(data=request.data)
@@ -95,9 +133,13 @@ class CandleImportView(APIView):
         data = form.validated_data
         try:
             result = services.import_candles(
-                data["file"], symbol=data["symbol"], timeframe=data["timeframe"],
-                fmt=data["format"], source_name=data["source"],
-                skip_invalid=data["skip_invalid"], filename=data["file"].name,
+                data["file"],
+                symbol=data["symbol"],
+                timeframe=data["timeframe"],
+                fmt=data["format"],
+                source_name=data["source"],
+                skip_invalid=data["skip_invalid"],
+                filename=data["file"].name,
             )
         except services.InvalidParameter as exc:
             raise _as_validation_error(exc) from None
@@ -123,8 +165,12 @@ class SyncRequestView(APIView):
         data = form.validated_data
         try:
             run = services.request_sync(
-                data["symbol"], data["timeframe"], data["start"], data.get("end"),
-                trigger="api", user=request.user,
+                data["symbol"],
+                data["timeframe"],
+                data["start"],
+                data.get("end"),
+                trigger="api",
+                user=request.user,
             )
         except services.InvalidParameter as exc:
             raise _as_validation_error(exc) from None

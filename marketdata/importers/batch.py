@@ -41,8 +41,15 @@ class CandleBatch:
 
     PRICE_FIELDS = ("open", "high", "low", "close")
     ARRAY_FIELDS = (
-        "timestamp_us", "open", "high", "low", "close", "volume", "quote_volume",
-        "trade_count", "line",
+        "timestamp_us",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "trade_count",
+        "line",
     )
 
     def __len__(self) -> int:
@@ -51,6 +58,15 @@ class CandleBatch:
     def select(self, mask: np.ndarray) -> CandleBatch:
         arrays = {name: getattr(self, name)[mask] for name in self.ARRAY_FIELDS}
         return CandleBatch(**arrays, rejects=list(self.rejects))
+
+    @classmethod
+    def concat(cls, batches: list[CandleBatch]) -> CandleBatch:
+        if not batches:
+            return cls.empty()
+        arrays = {
+            name: np.concatenate([getattr(b, name) for b in batches]) for name in cls.ARRAY_FIELDS
+        }
+        return cls(**arrays, rejects=[e for b in batches for e in b.rejects])
 
     @classmethod
     def empty(cls) -> CandleBatch:

@@ -19,18 +19,46 @@ from marketdata.importers.tabular import Column, Layout
 FORMATS = ("auto", "binance", "ohlcv")
 
 BINANCE_COLUMNS = (
-    "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
-    "trades", "taker_buy_base_volume", "taker_buy_quote_volume", "ignore",
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "trades",
+    "taker_buy_base_volume",
+    "taker_buy_quote_volume",
+    "ignore",
 )
 # The header row data.binance.vision writes in newer files (it calls the trade count "count").
 _BINANCE_HEADERS = (
     BINANCE_COLUMNS,
-    ("open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
-     "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore"),
+    (
+        "open_time",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "close_time",
+        "quote_volume",
+        "count",
+        "taker_buy_volume",
+        "taker_buy_quote_volume",
+        "ignore",
+    ),
 )
 _BINANCE_FIELDS = {
-    "open_time": "timestamp", "open": "open", "high": "high", "low": "low", "close": "close",
-    "volume": "volume", "quote_volume": "quote_volume", "trades": "trade_count",
+    "open_time": "timestamp",
+    "open": "open",
+    "high": "high",
+    "low": "low",
+    "close": "close",
+    "volume": "volume",
+    "quote_volume": "quote_volume",
+    "trades": "trade_count",
 }
 
 # Header names accepted for each field of the generic format (compared in lower case).
@@ -107,9 +135,7 @@ def ohlcv_layout(data: bytes) -> Layout:
         if matches:
             columns.append(Column(field, matches[0], header[matches[0]]))
         elif field in OHLCV_REQUIRED:
-            raise ImportFileError(
-                f"header: no {field} column (accepted names: {', '.join(names)})"
-            )
+            raise ImportFileError(f"header: no {field} column (accepted names: {', '.join(names)})")
     return Layout(tuple(columns), len(header), 1, "epoch_or_iso")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,13 +44,22 @@ class Layout:
 
 
 def parse_rows(data: bytes, layout: Layout) -> CandleBatch:
-    batch = _parse_fast(data, layout)
-    if batch is None:
-        batch = _parse_careful(data, layout)
-    return batch
+    chunks = fast_chunks(data, layout)
+    if chunks is not None:
+        try:
+            return CandleBatch.concat(list(chunks))
+        except IrregularFile:
+            pass
+    return _parse_careful(data, layout)
 
 
 # --- fast path ----------------------------------------------------------------------
+
+FAST_CHUNK_ROWS = 131_072
+
+
+class IrregularFile(Exception):
+    """The fast path met something it does not read exactly; the careful path will."""
 
 
 def _line_count(data: bytes) -> int:
@@ -57,13 +67,41 @@ def _line_count(data: bytes) -> int:
     return lines + (0 if data.endswith(b"\n") or not data else 1)
 
 
-def _parse_fast(data: bytes, layout: Layout) -> CandleBatch | None:
+def fast_chunks(
+    data: bytes, layout: Layout, rows_per_chunk: int | None = None
+) -> Iterator[CandleBatch] | None:
+    """The file in order, a chunk at a time, when it is provably regular (None if not).
+
+    Iterating raises IrregularFile on anything the C parser does not read exactly.
+    """
     rows = _line_count(data) - layout.header_lines
     if rows <= 0 or b'"' in data or b"\r" in data:
         return None
     separators = data.count(b",")
     if separators != (rows + layout.header_lines) * (layout.width - 1):
         return None  # some line has too many or too few fields
+    return _read_chunks(data, layout, rows, rows_per_chunk or FAST_CHUNK_ROWS)
+
+
+def end_rows_range(data: bytes, layout: Layout) -> tuple[int, int] | None:
+    """Open times (µs) of the first and last data rows, lowest first; None if unreadable.
+
+    For the usual sorted file this is the file's whole range, found without parsing it.
+    """
+    lines = data.rstrip(b"\n").split(b"\n", layout.header_lines + 1)
+    if len(lines) <= layout.header_lines:
+        return None
+    head = b"\n".join(lines[: layout.header_lines + 1])
+    last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    ends = _parse_careful(head + b"\n" + last + b"\n", layout)
+    if ends.rejects or len(ends) == 0:
+        return None
+    return int(ends.timestamp_us.min()), int(ends.timestamp_us.max())
+
+
+def _read_chunks(
+    data: bytes, layout: Layout, rows: int, rows_per_chunk: int
+) -> Iterator[CandleBatch]:
     dtypes: dict[int, object] = {}
     for col in layout.columns:
         if col.field == "timestamp":
@@ -72,8 +110,9 @@ def _parse_fast(data: bytes, layout: Layout) -> CandleBatch | None:
             dtypes[col.index] = np.int64
         else:
             dtypes[col.index] = np.float64
+    first_line, seen = layout.header_lines + 1, 0
     try:
-        frame = pd.read_csv(
+        reader = pd.read_csv(
             io.BytesIO(data),
             header=None,
             skiprows=layout.header_lines,
@@ -81,17 +120,23 @@ def _parse_fast(data: bytes, layout: Layout) -> CandleBatch | None:
             dtype=dtypes,
             engine="c",
             skip_blank_lines=False,
+            chunksize=rows_per_chunk,
         )
-    except (ValueError, pd.errors.ParserError):
-        return None
-    if len(frame) != rows:
-        return None
-    lines = np.arange(layout.header_lines + 1, layout.header_lines + 1 + rows, dtype=np.int64)
-    raw_time = frame[layout.column("timestamp").index].to_numpy()
-    values = {
-        col.field: frame[col.index].to_numpy() for col in layout.columns if col.field != "timestamp"
-    }
-    return _assemble(RawTimes(raw_time, lines), values, lines, [], layout)
+        with reader:
+            for frame in reader:
+                lines = np.arange(first_line + seen, first_line + seen + len(frame), dtype=np.int64)
+                seen += len(frame)
+                raw_time = frame[layout.column("timestamp").index].to_numpy()
+                values = {
+                    col.field: frame[col.index].to_numpy()
+                    for col in layout.columns
+                    if col.field != "timestamp"
+                }
+                yield _assemble(RawTimes(raw_time, lines), values, lines, [], layout)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise IrregularFile(str(exc)) from exc
+    if seen != rows:
+        raise IrregularFile(f"read {seen} rows of {rows}")
 
 
 # --- careful path -------------------------------------------------------------------

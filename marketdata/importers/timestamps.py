@@ -15,8 +15,11 @@ import pandas as pd
 from marketdata.importers.batch import RowError
 
 # Magnitude bounds: from 1973 on, seconds exceed 1e8; ms exceed 1e11; µs exceed 1e14.
-_UNITS = (("seconds", 1e8, 1e11, 1_000_000), ("milliseconds", 1e11, 1e14, 1_000),
-          ("microseconds", 1e14, 1e17, 1))
+_UNITS = (
+    ("seconds", 1e8, 1e11, 1_000_000),
+    ("milliseconds", 1e11, 1e14, 1_000),
+    ("microseconds", 1e14, 1e17, 1),
+)
 
 
 @dataclass(frozen=True)
@@ -36,18 +39,24 @@ def _epoch_to_us(
         return np.empty(0, dtype=np.int64), []
     unit = _unit_of(float(numbers[0]))
     if unit is None or (unit[0] == "seconds" and not allow_seconds):
-        expected = "seconds, milliseconds or microseconds" if allow_seconds else (
-            "milliseconds or microseconds")
+        expected = (
+            "seconds, milliseconds or microseconds"
+            if allow_seconds
+            else ("milliseconds or microseconds")
+        )
         return np.zeros(len(numbers), dtype=np.int64), [
             RowError(int(lines[0]), label, f"{numbers[0]} is not an epoch time in {expected}")
-        ] + [RowError(int(line), label, "file rejected: first timestamp unreadable")
-             for line in lines[1:]]
+        ] + [
+            RowError(int(line), label, "file rejected: first timestamp unreadable")
+            for line in lines[1:]
+        ]
     name, low, high, factor = unit
     magnitude = np.abs(numbers.astype(np.float64))
     wrong = (magnitude < low) | (magnitude >= high)
     errors = [
-        RowError(int(lines[i]), label,
-                 f"{numbers[i]} is not in {name} like the first row of this file")
+        RowError(
+            int(lines[i]), label, f"{numbers[i]} is not in {name} like the first row of this file"
+        )
         for i in np.flatnonzero(wrong)
     ]
     usable = np.where(wrong, 0, numbers)
@@ -71,8 +80,9 @@ def to_epoch_us(raw: RawTimes, label: str, allow_iso: bool) -> tuple[np.ndarray,
     as_numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
     not_numbers = as_numbers.isna().to_numpy()
     if len(values) and not not_numbers.any():
-        return _epoch_to_us(_whole_as_int(as_numbers.to_numpy()), raw.lines, label,
-                            allow_seconds=allow_iso)
+        return _epoch_to_us(
+            _whole_as_int(as_numbers.to_numpy()), raw.lines, label, allow_seconds=allow_iso
+        )
     if not allow_iso:
         micros = np.zeros(len(values), dtype=np.int64)
         errors = [
@@ -82,17 +92,21 @@ def to_epoch_us(raw: RawTimes, label: str, allow_iso: bool) -> tuple[np.ndarray,
         numbers = ~not_numbers
         if numbers.any():  # the readable rows keep their own times
             micros[numbers], unit_errors = _epoch_to_us(
-                _whole_as_int(as_numbers.to_numpy()[numbers]), raw.lines[numbers], label,
+                _whole_as_int(as_numbers.to_numpy()[numbers]),
+                raw.lines[numbers],
+                label,
                 allow_seconds=False,
             )
             errors = sorted(errors + unit_errors, key=lambda e: e.line)
         return micros, errors
-    parsed = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601",
-                            errors="coerce")
+    parsed = pd.to_datetime(
+        pd.Series(values, dtype=object), utc=True, format="ISO8601", errors="coerce"
+    )
     bad = np.flatnonzero(parsed.isna().to_numpy())
     errors = [
-        RowError(int(raw.lines[i]), label,
-                 f"{values[i]!r} is not an ISO 8601 date or an epoch number")
+        RowError(
+            int(raw.lines[i]), label, f"{values[i]!r} is not an ISO 8601 date or an epoch number"
+        )
         for i in bad
     ]
     micros = parsed.fillna(pd.Timestamp(0, tz="UTC")).dt.as_unit("us").astype("int64")

@@ -37,8 +37,11 @@ def _rule_errors(batch: CandleBatch, timeframe: Timeframe) -> list[tuple[np.ndar
     rules.append((batch.high < ceiling, "high", "high is below max(open, close)"))
     rules.append((batch.low > floor, "low", "low is above min(open, close)"))
     rules.append(
-        (~_aligned(batch.timestamp_us, timeframe), "timestamp",
-         f"not the open time of a {timeframe.code} candle")
+        (
+            ~_aligned(batch.timestamp_us, timeframe),
+            "timestamp",
+            f"not the open time of a {timeframe.code} candle",
+        )
     )
     return rules
 
@@ -53,8 +56,11 @@ def _duplicate_errors(batch: CandleBatch) -> list[RowError]:
         while first > 0 and ts_sorted[first - 1] == ts_sorted[position]:
             first -= 1
         errors.append(
-            RowError(int(batch.line[order[position]]), "timestamp",
-                     f"duplicate timestamp, first seen on line {int(batch.line[order[first]])}")
+            RowError(
+                int(batch.line[order[position]]),
+                "timestamp",
+                f"duplicate timestamp, first seen on line {int(batch.line[order[first]])}",
+            )
         )
     return errors
 

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,114 +14,282 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='CandleSeries',
+            name="CandleSeries",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(default='binance', max_length=32)),
-                ('timeframe', models.CharField(choices=[('1m', '1m'), ('3m', '3m'), ('5m', '5m'), ('15m', '15m'), ('30m', '30m'), ('1h', '1h'), ('2h', '2h'), ('4h', '4h'), ('6h', '6h'), ('8h', '8h'), ('12h', '12h'), ('1d', '1d'), ('3d', '3d'), ('1w', '1w'), ('1M', '1M')], max_length=3)),
-                ('first_timestamp', models.DateTimeField(blank=True, null=True)),
-                ('last_timestamp', models.DateTimeField(blank=True, null=True)),
-                ('candle_count', models.BigIntegerField(default=0)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source", models.CharField(default="binance", max_length=32)),
+                (
+                    "timeframe",
+                    models.CharField(
+                        choices=[
+                            ("1m", "1m"),
+                            ("3m", "3m"),
+                            ("5m", "5m"),
+                            ("15m", "15m"),
+                            ("30m", "30m"),
+                            ("1h", "1h"),
+                            ("2h", "2h"),
+                            ("4h", "4h"),
+                            ("6h", "6h"),
+                            ("8h", "8h"),
+                            ("12h", "12h"),
+                            ("1d", "1d"),
+                            ("3d", "3d"),
+                            ("1w", "1w"),
+                            ("1M", "1M"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("first_timestamp", models.DateTimeField(blank=True, null=True)),
+                ("last_timestamp", models.DateTimeField(blank=True, null=True)),
+                ("candle_count", models.BigIntegerField(default=0)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name_plural': 'candle series',
-                'ordering': ('symbol__name', 'timeframe', 'source'),
+                "verbose_name_plural": "candle series",
+                "ordering": ("symbol__name", "timeframe", "source"),
             },
         ),
         migrations.CreateModel(
-            name='Symbol',
+            name="Symbol",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=20, unique=True)),
-                ('base_asset', models.CharField(blank=True, max_length=10)),
-                ('quote_asset', models.CharField(blank=True, max_length=10)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=20, unique=True)),
+                ("base_asset", models.CharField(blank=True, max_length=10)),
+                ("quote_asset", models.CharField(blank=True, max_length=10)),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ('name',),
+                "ordering": ("name",),
             },
         ),
         migrations.CreateModel(
-            name='Candle',
+            name="Candle",
             fields=[
-                ('pk', models.CompositePrimaryKey('series_id', 'timestamp', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('timestamp', models.DateTimeField(help_text='Open time of the candle, UTC.')),
-                ('open', models.FloatField()),
-                ('high', models.FloatField()),
-                ('low', models.FloatField()),
-                ('close', models.FloatField()),
-                ('volume', models.FloatField()),
-                ('quote_volume', models.FloatField(blank=True, null=True)),
-                ('trade_count', models.BigIntegerField(blank=True, null=True)),
-                ('series', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='candles', to='marketdata.candleseries')),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "series_id",
+                        "timestamp",
+                        blank=True,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("timestamp", models.DateTimeField(help_text="Open time of the candle, UTC.")),
+                ("open", models.FloatField()),
+                ("high", models.FloatField()),
+                ("low", models.FloatField()),
+                ("close", models.FloatField()),
+                ("volume", models.FloatField()),
+                ("quote_volume", models.FloatField(blank=True, null=True)),
+                ("trade_count", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "series",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="candles",
+                        to="marketdata.candleseries",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('series', 'timestamp'),
-                'permissions': [('import_candles', 'Can import candle files'), ('sync_market_data', 'Can run and schedule market-data syncs')],
+                "ordering": ("series", "timestamp"),
+                "permissions": [
+                    ("import_candles", "Can import candle files"),
+                    ("sync_market_data", "Can run and schedule market-data syncs"),
+                ],
             },
         ),
         migrations.AddField(
-            model_name='candleseries',
-            name='symbol',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='series', to='marketdata.symbol'),
+            model_name="candleseries",
+            name="symbol",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="series",
+                to="marketdata.symbol",
+            ),
         ),
         migrations.CreateModel(
-            name='SyncRun',
+            name="SyncRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('timeframe', models.CharField(choices=[('1m', '1m'), ('3m', '3m'), ('5m', '5m'), ('15m', '15m'), ('30m', '30m'), ('1h', '1h'), ('2h', '2h'), ('4h', '4h'), ('6h', '6h'), ('8h', '8h'), ('12h', '12h'), ('1d', '1d'), ('3d', '3d'), ('1w', '1w'), ('1M', '1M')], max_length=3)),
-                ('source', models.CharField(default='binance', max_length=32)),
-                ('start', models.DateTimeField()),
-                ('end', models.DateTimeField(blank=True, help_text='Empty: up to now.', null=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('trigger', models.CharField(choices=[('manual', 'Manual'), ('schedule', 'Schedule'), ('api', 'Api'), ('admin', 'Admin')], default='manual', max_length=10)),
-                ('task_id', models.CharField(blank=True, max_length=64)),
-                ('rows_inserted', models.BigIntegerField(default=0)),
-                ('rows_updated', models.BigIntegerField(default=0)),
-                ('requests_made', models.IntegerField(default=0)),
-                ('retries', models.IntegerField(default=0)),
-                ('max_weight_used', models.IntegerField(default=0)),
-                ('gaps_found', models.IntegerField(default=0)),
-                ('gaps_filled', models.IntegerField(default=0)),
-                ('unfilled_gaps', models.JSONField(blank=True, default=list)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('symbol', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='sync_runs', to='marketdata.symbol')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "timeframe",
+                    models.CharField(
+                        choices=[
+                            ("1m", "1m"),
+                            ("3m", "3m"),
+                            ("5m", "5m"),
+                            ("15m", "15m"),
+                            ("30m", "30m"),
+                            ("1h", "1h"),
+                            ("2h", "2h"),
+                            ("4h", "4h"),
+                            ("6h", "6h"),
+                            ("8h", "8h"),
+                            ("12h", "12h"),
+                            ("1d", "1d"),
+                            ("3d", "3d"),
+                            ("1w", "1w"),
+                            ("1M", "1M"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("source", models.CharField(default="binance", max_length=32)),
+                ("start", models.DateTimeField()),
+                ("end", models.DateTimeField(blank=True, help_text="Empty: up to now.", null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("manual", "Manual"),
+                            ("schedule", "Schedule"),
+                            ("api", "Api"),
+                            ("admin", "Admin"),
+                        ],
+                        default="manual",
+                        max_length=10,
+                    ),
+                ),
+                ("task_id", models.CharField(blank=True, max_length=64)),
+                ("rows_inserted", models.BigIntegerField(default=0)),
+                ("rows_updated", models.BigIntegerField(default=0)),
+                ("requests_made", models.IntegerField(default=0)),
+                ("retries", models.IntegerField(default=0)),
+                ("max_weight_used", models.IntegerField(default=0)),
+                ("gaps_found", models.IntegerField(default=0)),
+                ("gaps_filled", models.IntegerField(default=0)),
+                ("unfilled_gaps", models.JSONField(blank=True, default=list)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "symbol",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="sync_runs",
+                        to="marketdata.symbol",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-created_at',),
+                "ordering": ("-created_at",),
             },
         ),
         migrations.CreateModel(
-            name='WatchedSymbol',
+            name="WatchedSymbol",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('timeframe', models.CharField(choices=[('1m', '1m'), ('3m', '3m'), ('5m', '5m'), ('15m', '15m'), ('30m', '30m'), ('1h', '1h'), ('2h', '2h'), ('4h', '4h'), ('6h', '6h'), ('8h', '8h'), ('12h', '12h'), ('1d', '1d'), ('3d', '3d'), ('1w', '1w'), ('1M', '1M')], max_length=3)),
-                ('history_start', models.DateTimeField(help_text='Download history from this moment when the series is empty.')),
-                ('is_enabled', models.BooleanField(default=True)),
-                ('last_synced_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('symbol', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='watches', to='marketdata.symbol')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "timeframe",
+                    models.CharField(
+                        choices=[
+                            ("1m", "1m"),
+                            ("3m", "3m"),
+                            ("5m", "5m"),
+                            ("15m", "15m"),
+                            ("30m", "30m"),
+                            ("1h", "1h"),
+                            ("2h", "2h"),
+                            ("4h", "4h"),
+                            ("6h", "6h"),
+                            ("8h", "8h"),
+                            ("12h", "12h"),
+                            ("1d", "1d"),
+                            ("3d", "3d"),
+                            ("1w", "1w"),
+                            ("1M", "1M"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                (
+                    "history_start",
+                    models.DateTimeField(
+                        help_text="Download history from this moment when the series is empty."
+                    ),
+                ),
+                ("is_enabled", models.BooleanField(default=True)),
+                ("last_synced_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "symbol",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="watches",
+                        to="marketdata.symbol",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('symbol__name', 'timeframe'),
+                "ordering": ("symbol__name", "timeframe"),
             },
         ),
         migrations.AddConstraint(
-            model_name='candleseries',
-            constraint=models.UniqueConstraint(fields=('source', 'symbol', 'timeframe'), name='unique_candle_series'),
+            model_name="candleseries",
+            constraint=models.UniqueConstraint(
+                fields=("source", "symbol", "timeframe"), name="unique_candle_series"
+            ),
         ),
         migrations.AddIndex(
-            model_name='syncrun',
-            index=models.Index(fields=['status', 'created_at'], name='marketdata__status_fb9ee6_idx'),
+            model_name="syncrun",
+            index=models.Index(
+                fields=["status", "created_at"], name="marketdata__status_fb9ee6_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='watchedsymbol',
-            constraint=models.UniqueConstraint(fields=('symbol', 'timeframe'), name='unique_watched_symbol'),
+            model_name="watchedsymbol",
+            constraint=models.UniqueConstraint(
+                fields=("symbol", "timeframe"), name="unique_watched_symbol"
+            ),
         ),
     ]

@@ -4,9 +4,8 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('marketdata', '0002_timescaledb'),
+        ("marketdata", "0002_timescaledb"),
     ]
 
     operations = [
@@ -21,23 +20,23 @@ class Migration(migrations.Migration):
             "DROP VIEW marketdata_candle_record",
         ),
         migrations.CreateModel(
-            name='CandleRecord',
+            name="CandleRecord",
             fields=[
-                ('id', models.BigIntegerField(primary_key=True, serialize=False)),
-                ('timestamp', models.DateTimeField()),
-                ('open', models.FloatField()),
-                ('high', models.FloatField()),
-                ('low', models.FloatField()),
-                ('close', models.FloatField()),
-                ('volume', models.FloatField()),
-                ('quote_volume', models.FloatField(null=True)),
-                ('trade_count', models.BigIntegerField(null=True)),
+                ("id", models.BigIntegerField(primary_key=True, serialize=False)),
+                ("timestamp", models.DateTimeField()),
+                ("open", models.FloatField()),
+                ("high", models.FloatField()),
+                ("low", models.FloatField()),
+                ("close", models.FloatField()),
+                ("volume", models.FloatField()),
+                ("quote_volume", models.FloatField(null=True)),
+                ("trade_count", models.BigIntegerField(null=True)),
             ],
             options={
-                'verbose_name': 'candle',
-                'db_table': 'marketdata_candle_record',
-                'ordering': ('-timestamp',),
-                'managed': False,
+                "verbose_name": "candle",
+                "db_table": "marketdata_candle_record",
+                "ordering": ("-timestamp",),
+                "managed": False,
             },
         ),
     ]

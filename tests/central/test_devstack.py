@@ -49,12 +49,20 @@ class Platform:
         # As from a fresh shell: none of the variables `make test` exported for the suite.
         suite_only = {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "STATIC_ROOT"}
         env = {k: v for k, v in os.environ.items() if k not in suite_only}
-        env.update({"CENTRAL_STATE_DIR": str(state_dir), "EMBEDDED_REDIS_PORT":
-                    str(self.redis_port), "STATIC_ROOT": str(state_dir / "static")})
+        env.update(
+            {
+                "CENTRAL_STATE_DIR": str(state_dir),
+                "EMBEDDED_REDIS_PORT": str(self.redis_port),
+                "STATIC_ROOT": str(state_dir / "static"),
+            }
+        )
         self.log = log
         self.process = subprocess.Popen(
             [sys.executable, "-m", "central.devstack", "run", "--port", str(self.web_port)],
-            cwd=BASE_DIR, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
         )
 
     def wait_healthy(self, timeout: float = 180) -> float:
@@ -100,8 +108,9 @@ def test_run_starts_everything_stops_cleanly_and_keeps_data(state_dir, tmp_path)
     assert not _port_open(first.web_port) and not _port_open(first.redis_port)
     leftovers = subprocess.run(["pgrep", "-f", str(state)], capture_output=True, text=True)
     remaining = leftovers.stdout.split()
-    details = subprocess.run(["ps", "-o", "pid,args", "-p", ",".join(remaining) or "0"],
-                             capture_output=True, text=True).stdout
+    details = subprocess.run(
+        ["ps", "-o", "pid,args", "-p", ",".join(remaining) or "0"], capture_output=True, text=True
+    ).stdout
     assert not remaining, f"processes of the stopped platform remain:\n{details}"
 
     second = Platform(state, tmp_path / "second.log")

@@ -28,13 +28,31 @@ KLINE_LIMIT_DEFAULT = 500
 KLINE_LIMIT_MAX = 1000
 KLINES_WEIGHT = 2  # Binance's weight of /api/v3/klines for limit <= 1000
 INTERVAL_SECONDS = {
-    "1s": 1, "1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600,
-    "2h": 7200, "4h": 14400, "6h": 21600, "8h": 28800, "12h": 43200, "1d": 86400,
-    "3d": 259200, "1w": 604800,
+    "1s": 1,
+    "1m": 60,
+    "3m": 180,
+    "5m": 300,
+    "15m": 900,
+    "30m": 1800,
+    "1h": 3600,
+    "2h": 7200,
+    "4h": 14400,
+    "6h": 21600,
+    "8h": 28800,
+    "12h": 43200,
+    "1d": 86400,
+    "3d": 259200,
+    "1w": 604800,
 }
 FAILURE_KINDS = (
-    "rate_limited", "banned", "malformed", "bad_shape", "truncated", "disconnect",
-    "server_error", "invalid_symbol",
+    "rate_limited",
+    "banned",
+    "malformed",
+    "bad_shape",
+    "truncated",
+    "disconnect",
+    "server_error",
+    "invalid_symbol",
 )
 
 
@@ -98,11 +116,22 @@ def make_klines(
         volume = rng.uniform(1, 100)
         if any(a <= open_ms < b for a, b in hole_ranges):
             continue
-        rows.append([
-            open_ms, f"{open_price:.8f}", f"{high:.8f}", f"{low:.8f}", f"{price:.8f}",
-            f"{volume:.8f}", open_ms + step - 1, f"{volume * price:.8f}",
-            rng.randint(1, 500), f"{volume / 2:.8f}", f"{volume * price / 2:.8f}", "0",
-        ])
+        rows.append(
+            [
+                open_ms,
+                f"{open_price:.8f}",
+                f"{high:.8f}",
+                f"{low:.8f}",
+                f"{price:.8f}",
+                f"{volume:.8f}",
+                open_ms + step - 1,
+                f"{volume * price:.8f}",
+                rng.randint(1, 500),
+                f"{volume / 2:.8f}",
+                f"{volume * price / 2:.8f}",
+                "0",
+            ]
+        )
     return rows
 
 
@@ -192,7 +221,12 @@ class FakeBinance:
             return list(self._state.klines.get((symbol, interval), []))
 
     def fail_next(
-        self, kind: str, times: int = 1, *, after: int = 0, retry_after: float | None = None,
+        self,
+        kind: str,
+        times: int = 1,
+        *,
+        after: int = 0,
+        retry_after: float | None = None,
         status: int = 500,
     ) -> None:
         """Answer `times` requests with a failure of `kind` (see FAILURE_KINDS), once
@@ -249,19 +283,34 @@ class FakeBinance:
         if failure.retry_after is not None:
             headers["Retry-After"] = f"{failure.retry_after:g}"
         if failure.kind == "rate_limited":
-            return _error(429, -1003, "Too many requests; current limit of IP is 6000 "
-                          "request weight per 1 MINUTE.", headers)
+            return _error(
+                429,
+                -1003,
+                "Too many requests; current limit of IP is 6000 request weight per 1 MINUTE.",
+                headers,
+            )
         if failure.kind == "banned":
-            return _error(418, -1003, "Way too many requests; IP banned until "
-                          f"{int(time.time() * 1000) + 60_000}.", headers)
+            return _error(
+                418,
+                -1003,
+                f"Way too many requests; IP banned until {int(time.time() * 1000) + 60_000}.",
+                headers,
+            )
         if failure.kind == "server_error":
-            return _error(failure.status, -1001, "Internal error; unable to process your "
-                          "request. Please try again.", headers)
+            return _error(
+                failure.status,
+                -1001,
+                "Internal error; unable to process your request. Please try again.",
+                headers,
+            )
         if failure.kind == "invalid_symbol":
             return _error(400, -1121, "Invalid symbol.", headers)
         if failure.kind == "malformed":
-            return web.Response(text='[[1700000000000, "1.0", "2.0"', headers=headers,
-                                content_type="application/json")
+            return web.Response(
+                text='[[1700000000000, "1.0", "2.0"',
+                headers=headers,
+                content_type="application/json",
+            )
         if failure.kind == "bad_shape":
             return web.json_response([[1700000000000, "1.0", "2.0"]], headers=headers)
         return await self._break_connection(request, failure.kind == "truncated", headers)
@@ -270,8 +319,9 @@ class FakeBinance:
         self, request: web.Request, send_partial_body: bool, headers: dict[str, str]
     ) -> web.StreamResponse:
         """Drop the connection, after a promised-but-cut-short body when asked."""
-        response = web.StreamResponse(headers={**headers, "Content-Length": "4096",
-                                               "Content-Type": "application/json"})
+        response = web.StreamResponse(
+            headers={**headers, "Content-Length": "4096", "Content-Type": "application/json"}
+        )
         if send_partial_body:
             await response.prepare(request)
             await response.write(b'[[1700000000000, "1.0", "2.0", ')
@@ -284,16 +334,21 @@ class FakeBinance:
         return web.json_response({}, headers=self._weight_headers(1))
 
     async def _time(self, request: web.Request) -> web.Response:
-        return web.json_response({"serverTime": int(time.time() * 1000)},
-                                 headers=self._weight_headers(1))
+        return web.json_response(
+            {"serverTime": int(time.time() * 1000)}, headers=self._weight_headers(1)
+        )
 
     async def _klines(self, request: web.Request) -> web.Response:
         headers = self._weight_headers(KLINES_WEIGHT)
         query = request.query
         symbol, interval = query.get("symbol", ""), query.get("interval", "")
         if not symbol:
-            return _error(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/"
-                          "null, or malformed.", headers)
+            return _error(
+                400,
+                -1102,
+                "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
+                headers,
+            )
         if interval not in INTERVAL_SECONDS:
             return _error(400, -1120, "Invalid interval.", headers)
         with self._lock:
@@ -314,8 +369,9 @@ class FakeBinance:
 def select_klines(rows: list[list], start: int | None, end: int | None, limit: int) -> list[list]:
     """Binance's rule: open time within [startTime, endTime]; from the start when a
     startTime is given, otherwise the latest `limit` rows up to endTime (or now)."""
-    chosen = [row for row in rows
-              if (start is None or row[0] >= start) and (end is None or row[0] <= end)]
+    chosen = [
+        row for row in rows if (start is None or row[0] >= start) and (end is None or row[0] <= end)
+    ]
     return chosen[:limit] if start is not None else chosen[-limit:]
 
 

@@ -63,18 +63,43 @@ def test_symbols_lists_each_symbol_with_its_stored_series(tmp_path, viewer_clien
 
     assert response.status_code == 200
     assert response.json() == [
-        {"name": "BTCUSDT", "base_asset": "BTC", "quote_asset": "USDT", "is_active": True,
-         "series": [
-             {"source": "vision", "timeframe": "1h", "first_timestamp": "2024-01-01T00:00:00Z",
-              "last_timestamp": "2024-01-01T02:00:00Z", "candle_count": 3},
-             {"source": "binance", "timeframe": "1m", "first_timestamp": "2024-01-01T00:00:00Z",
-              "last_timestamp": "2024-01-01T00:04:00Z", "candle_count": 5},
-         ]},
-        {"name": "ETHBTC", "base_asset": "ETH", "quote_asset": "BTC", "is_active": True,
-         "series": [
-             {"source": "binance", "timeframe": "1m", "first_timestamp": "2024-01-01T00:00:00Z",
-              "last_timestamp": "2024-01-01T00:01:00Z", "candle_count": 2},
-         ]},
+        {
+            "name": "BTCUSDT",
+            "base_asset": "BTC",
+            "quote_asset": "USDT",
+            "is_active": True,
+            "series": [
+                {
+                    "source": "vision",
+                    "timeframe": "1h",
+                    "first_timestamp": "2024-01-01T00:00:00Z",
+                    "last_timestamp": "2024-01-01T02:00:00Z",
+                    "candle_count": 3,
+                },
+                {
+                    "source": "binance",
+                    "timeframe": "1m",
+                    "first_timestamp": "2024-01-01T00:00:00Z",
+                    "last_timestamp": "2024-01-01T00:04:00Z",
+                    "candle_count": 5,
+                },
+            ],
+        },
+        {
+            "name": "ETHBTC",
+            "base_asset": "ETH",
+            "quote_asset": "BTC",
+            "is_active": True,
+            "series": [
+                {
+                    "source": "binance",
+                    "timeframe": "1m",
+                    "first_timestamp": "2024-01-01T00:00:00Z",
+                    "last_timestamp": "2024-01-01T00:01:00Z",
+                    "candle_count": 2,
+                },
+            ],
+        },
     ]
 
 
@@ -94,13 +119,20 @@ def test_candles_raw(tmp_path, viewer_client):
     assert response.status_code == 200
     body = response.json()
     assert {k: v for k, v in body.items() if k != "candles"} == {
-        "symbol": "BTCUSDT", "timeframe": "1m", "source": "binance", "bucket_seconds": 60,
-        "downsampled": False, "count": 30,
+        "symbol": "BTCUSDT",
+        "timeframe": "1m",
+        "source": "binance",
+        "bucket_seconds": 60,
+        "downsampled": False,
+        "count": 30,
     }
     expected = kline_values(data)
     assert body["candles"][0] == {
-        "time": "2024-01-01T00:00:00Z", "open": expected["open"][0],
-        "high": expected["high"][0], "low": expected["low"][0], "close": expected["close"][0],
+        "time": "2024-01-01T00:00:00Z",
+        "open": expected["open"][0],
+        "high": expected["high"][0],
+        "low": expected["low"][0],
+        "close": expected["close"][0],
         "volume": expected["volume"][0],
     }
     assert body["candles"][29]["time"] == "2024-01-01T00:29:00Z"
@@ -116,13 +148,18 @@ def test_candles_symbol_in_the_path_is_normalised(tmp_path, viewer_client):
 def test_candles_between_start_and_end(tmp_path, viewer_client):
     load(tmp_path, klines(60))
 
-    body = viewer_client.get(candles_url(), {
-        "start": "2024-01-01T00:10:00Z", "end": "2024-01-01T02:20:00+02:00",
-    }).json()
+    body = viewer_client.get(
+        candles_url(),
+        {
+            "start": "2024-01-01T00:10:00Z",
+            "end": "2024-01-01T02:20:00+02:00",
+        },
+    ).json()
 
     assert body["count"] == 10
     assert [c["time"] for c in body["candles"]][::9] == [
-        "2024-01-01T00:10:00Z", "2024-01-01T00:19:00Z"
+        "2024-01-01T00:10:00Z",
+        "2024-01-01T00:19:00Z",
     ]
 
 
@@ -136,24 +173,30 @@ def test_candles_downsampled(tmp_path, viewer_client):
     expected = kline_values(data)
     first, last = body["candles"][0], body["candles"][-1]
     assert first == {
-        "time": "2024-01-01T00:00:00Z", "open": expected["open"][0],
-        "high": expected["high"][:20].max(), "low": expected["low"][:20].min(),
-        "close": expected["close"][19], "volume": pytest.approx(expected["volume"][:20].sum()),
+        "time": "2024-01-01T00:00:00Z",
+        "open": expected["open"][0],
+        "high": expected["high"][:20].max(),
+        "low": expected["low"][:20].min(),
+        "close": expected["close"][19],
+        "volume": pytest.approx(expected["volume"][:20].sum()),
     }
     assert last["time"] == "2024-01-01T01:40:00Z"
     assert last["close"] == expected["close"][-1]
     assert sum(c["volume"] for c in body["candles"]) == pytest.approx(expected["volume"].sum())
 
 
-@pytest.mark.parametrize(("query", "parameter"), [
-    ({"start": "yesterday"}, "start"),
-    ({"end": "2024-13-01T00:00:00Z"}, "end"),
-    ({"start": "2024-01-01T01:00:00Z", "end": "2024-01-01T00:00:00Z"}, "end"),
-    ({"start": "2024-01-01T01:00:00Z", "end": "2024-01-01T01:00:00Z"}, "end"),
-    ({"max_points": "0"}, "max_points"),
-    ({"max_points": "10001"}, "max_points"),
-    ({"max_points": "many"}, "max_points"),
-])
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ({"start": "yesterday"}, "start"),
+        ({"end": "2024-13-01T00:00:00Z"}, "end"),
+        ({"start": "2024-01-01T01:00:00Z", "end": "2024-01-01T00:00:00Z"}, "end"),
+        ({"start": "2024-01-01T01:00:00Z", "end": "2024-01-01T01:00:00Z"}, "end"),
+        ({"max_points": "0"}, "max_points"),
+        ({"max_points": "10001"}, "max_points"),
+        ({"max_points": "many"}, "max_points"),
+    ],
+)
 def test_candles_bad_query_names_the_parameter(tmp_path, viewer_client, query, parameter):
     load(tmp_path, klines(3))
     response = viewer_client.get(candles_url(), query)
@@ -161,24 +204,31 @@ def test_candles_bad_query_names_the_parameter(tmp_path, viewer_client, query, p
     assert list(response.json()) == [parameter]
 
 
-@pytest.mark.parametrize(("symbol", "timeframe", "parameter"), [
-    ("BTCUSDT", "7m", "timeframe"),
-    ("BTCUSDT", "1H", "timeframe"),
-    ("X", "1m", "symbol"),
-])
-def test_candles_bad_path_names_the_parameter(tmp_path, viewer_client, symbol, timeframe,
-                                              parameter):
+@pytest.mark.parametrize(
+    ("symbol", "timeframe", "parameter"),
+    [
+        ("BTCUSDT", "7m", "timeframe"),
+        ("BTCUSDT", "1H", "timeframe"),
+        ("X", "1m", "symbol"),
+    ],
+)
+def test_candles_bad_path_names_the_parameter(
+    tmp_path, viewer_client, symbol, timeframe, parameter
+):
     load(tmp_path, klines(3))
     response = viewer_client.get(candles_url(symbol, timeframe))
     assert response.status_code == 400
     assert list(response.json()) == [parameter]
 
 
-@pytest.mark.parametrize(("path", "query"), [
-    (("ETHUSDT", "1m"), {}),
-    (("BTCUSDT", "5m"), {}),
-    (("BTCUSDT", "1m"), {"source": "vision"}),
-])
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        (("ETHUSDT", "1m"), {}),
+        (("BTCUSDT", "5m"), {}),
+        (("BTCUSDT", "1m"), {"source": "vision"}),
+    ],
+)
 def test_candles_unknown_series_is_404(tmp_path, viewer_client, path, query):
     load(tmp_path, klines(3))
     response = viewer_client.get(candles_url(*path), query)
@@ -201,7 +251,11 @@ def test_upload_imports_and_reports_counts(analyst_client):
 
     assert response.status_code == 201
     assert response.json() == {
-        "inserted": 30, "updated": 0, "skipped": 0, "rejected": 0, "rejects": []
+        "inserted": 30,
+        "updated": 0,
+        "skipped": 0,
+        "rejected": 0,
+        "rejects": [],
     }
     stored = selectors.candle_arrays(selectors.find_series("BTCUSDT", "1m"))
     np.testing.assert_array_equal(stored["close"], kline_values(data)["close"])
@@ -212,8 +266,14 @@ def test_upload_imports_and_reports_counts(analyst_client):
 
 
 def test_operator_uploads_a_gzip_file_with_options(operator_client):
-    response = upload(operator_client, gzipped(klines(24, step_ms=HOUR_MS)), name="k.csv.gz",
-                      timeframe="1h", format="binance", source="vision")
+    response = upload(
+        operator_client,
+        gzipped(klines(24, step_ms=HOUR_MS)),
+        name="k.csv.gz",
+        timeframe="1h",
+        format="binance",
+        source="vision",
+    )
     assert response.status_code == 201
     assert response.json()["inserted"] == 24
     assert selectors.find_series("BTCUSDT", "1h", "vision").candle_count == 24
@@ -236,19 +296,26 @@ def test_upload_with_skip_invalid_stores_good_rows_and_lists_rejects(analyst_cli
     response = upload(analyst_client, bad_kline_file(), skip_invalid="true")
     assert response.status_code == 201
     assert response.json() == {
-        "inserted": 4, "updated": 0, "skipped": 0, "rejected": 7, "rejects": BAD_FILE_REJECTS
+        "inserted": 4,
+        "updated": 0,
+        "skipped": 0,
+        "rejected": 7,
+        "rejects": BAD_FILE_REJECTS,
     }
     assert selectors.find_series("BTCUSDT", "1m").candle_count == 4
 
 
-@pytest.mark.parametrize(("data", "fields", "parameter", "message"), [
-    (b"foo,bar\n1,2\n", {}, "file", "unrecognised format"),
-    (b"", {}, "file", "The submitted file is empty."),
-    (klines(2), {"symbol": "B"}, "symbol", "'B' is not a symbol like BTCUSDT"),
-    (klines(2), {"timeframe": "7m"}, "timeframe", '"7m" is not a valid choice.'),
-    (klines(2), {"source": "Not Valid"}, "source", "must be 1-32 lower-case letters"),
-    (klines(2), {"format": "xlsx"}, "format", '"xlsx" is not a valid choice.'),
-])
+@pytest.mark.parametrize(
+    ("data", "fields", "parameter", "message"),
+    [
+        (b"foo,bar\n1,2\n", {}, "file", "unrecognised format"),
+        (b"", {}, "file", "The submitted file is empty."),
+        (klines(2), {"symbol": "B"}, "symbol", "'B' is not a symbol like BTCUSDT"),
+        (klines(2), {"timeframe": "7m"}, "timeframe", '"7m" is not a valid choice.'),
+        (klines(2), {"source": "Not Valid"}, "source", "must be 1-32 lower-case letters"),
+        (klines(2), {"format": "xlsx"}, "format", '"xlsx" is not a valid choice.'),
+    ],
+)
 def test_upload_errors_name_the_parameter(analyst_client, data, fields, parameter, message):
     response = upload(analyst_client, data, **fields)
     assert response.status_code == 400
@@ -259,8 +326,9 @@ def test_upload_errors_name_the_parameter(analyst_client, data, fields, paramete
 
 
 def test_upload_without_a_file(analyst_client):
-    response = analyst_client.post(import_url(), {"symbol": "BTCUSDT", "timeframe": "1m"},
-                                   format="multipart")
+    response = analyst_client.post(
+        import_url(), {"symbol": "BTCUSDT", "timeframe": "1m"}, format="multipart"
+    )
     assert response.status_code == 400
     assert list(response.json()) == ["file"]
 
@@ -272,9 +340,9 @@ def test_upload_larger_than_the_limit_is_refused(analyst_client, settings):
     response = upload(analyst_client, data)
 
     assert response.status_code == 400
-    assert response.json() == {"file": [
-        f"the file is {len(data)} bytes; uploads are limited to {len(data) - 1} bytes"
-    ]}
+    assert response.json() == {
+        "file": [f"the file is {len(data)} bytes; uploads are limited to {len(data) - 1} bytes"]
+    }
     assert table_counts() == (0, 0, 0)
 
 

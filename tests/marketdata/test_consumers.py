@@ -22,8 +22,11 @@ def _as(user, application):
 
 @pytest.fixture
 def run(transactional_db):
-    return SyncRun.objects.create(symbol=get_or_create_symbol("BTCUSDT"), timeframe="1h",
-                                  start=datetime(2024, 1, 1, tzinfo=UTC))
+    return SyncRun.objects.create(
+        symbol=get_or_create_symbol("BTCUSDT"),
+        timeframe="1h",
+        start=datetime(2024, 1, 1, tzinfo=UTC),
+    )
 
 
 async def _connect(user, path):
@@ -41,8 +44,9 @@ def test_operator_gets_the_snapshot_then_published_progress(operator, run):
         assert snapshot["id"] == run.pk and snapshot["status"] == "pending"
         from asgiref.sync import sync_to_async
 
-        await sync_to_async(publish_sync_progress)(run.pk, {"id": run.pk, "status": "running",
-                                                            "rows_inserted": 1000})
+        await sync_to_async(publish_sync_progress)(
+            run.pk, {"id": run.pk, "status": "running", "rows_inserted": 1000}
+        )
         update = await communicator.receive_json_from(timeout=5)
         assert update == {"id": run.pk, "status": "running", "rows_inserted": 1000}
         await communicator.disconnect()
@@ -52,8 +56,7 @@ def test_operator_gets_the_snapshot_then_published_progress(operator, run):
 
 def test_users_without_the_sync_permission_are_refused(analyst, run):
     async def scenario():
-        _, connected, code = await _connect(analyst,
-                                                       f"/ws/market-data/sync-runs/{run.pk}/")
+        _, connected, code = await _connect(analyst, f"/ws/market-data/sync-runs/{run.pk}/")
         assert not connected and code == 4403
 
     async_to_sync(scenario)()
@@ -61,8 +64,7 @@ def test_users_without_the_sync_permission_are_refused(analyst, run):
 
 def test_unknown_run_is_refused(operator, run):
     async def scenario():
-        _, connected, code = await _connect(operator,
-                                                       f"/ws/market-data/sync-runs/{run.pk + 99}/")
+        _, connected, code = await _connect(operator, f"/ws/market-data/sync-runs/{run.pk + 99}/")
         assert not connected and code == 4404
 
     async_to_sync(scenario)()

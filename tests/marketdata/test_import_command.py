@@ -30,21 +30,37 @@ def write(tmp_path, data: bytes, name: str = "k.csv") -> str:
     return str(path)
 
 
-def import_command(path: str, *options: str, symbol: str = "BTCUSDT",
-                   timeframe: str = "1m") -> str:
+def import_command(path: str, *options: str, symbol: str = "BTCUSDT", timeframe: str = "1m") -> str:
     """Run the command in this process; its standard output."""
     out = StringIO()
-    call_command("import_candles", path, "--symbol", symbol, "--timeframe", timeframe,
-                 *options, stdout=out, stderr=StringIO())
+    call_command(
+        "import_candles",
+        path,
+        "--symbol",
+        symbol,
+        "--timeframe",
+        timeframe,
+        *options,
+        stdout=out,
+        stderr=StringIO(),
+    )
     return out.getvalue()
 
 
 def failing_import(path: str, *options: str, **names) -> tuple[CommandError, str]:
     out = StringIO()
     with pytest.raises(CommandError) as caught:
-        call_command("import_candles", path, "--symbol", names.get("symbol", "BTCUSDT"),
-                     "--timeframe", names.get("timeframe", "1m"), *options, stdout=out,
-                     stderr=StringIO())
+        call_command(
+            "import_candles",
+            path,
+            "--symbol",
+            names.get("symbol", "BTCUSDT"),
+            "--timeframe",
+            names.get("timeframe", "1m"),
+            *options,
+            stdout=out,
+            stderr=StringIO(),
+        )
     return caught.value, out.getvalue()
 
 
@@ -81,7 +97,11 @@ def test_text_output_lists_counts_and_rejects(tmp_path):
 def test_json_output_with_skip_invalid(tmp_path):
     out = import_command(write(tmp_path, bad_kline_file()), "--skip-invalid", "--json")
     assert json.loads(out) == {
-        "inserted": 4, "updated": 0, "skipped": 0, "rejected": 7, "rejects": BAD_FILE_REJECTS
+        "inserted": 4,
+        "updated": 0,
+        "skipped": 0,
+        "rejected": 7,
+        "rejects": BAD_FILE_REJECTS,
     }
 
 
@@ -96,17 +116,24 @@ def test_json_output_of_a_rejected_file_and_nothing_written(tmp_path):
     report = json.loads(out)
     assert report.pop("error") == str(error)
     assert report == {
-        "inserted": 0, "updated": 0, "skipped": 0, "rejected": 7, "rejects": BAD_FILE_REJECTS
+        "inserted": 0,
+        "updated": 0,
+        "skipped": 0,
+        "rejected": 7,
+        "rejects": BAD_FILE_REJECTS,
     }
     assert table_counts() == before
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("data", "names", "message"), [
-    (klines(2), {"symbol": "b"}, "symbol: 'b' is not a symbol like BTCUSDT"),
-    (klines(2), {"timeframe": "2m"}, "timeframe: unknown timeframe '2m'"),
-    (b"foo,bar\n1,2\n", {}, "unrecognised format"),
-])
+@pytest.mark.parametrize(
+    ("data", "names", "message"),
+    [
+        (klines(2), {"symbol": "b"}, "symbol: 'b' is not a symbol like BTCUSDT"),
+        (klines(2), {"timeframe": "2m"}, "timeframe: unknown timeframe '2m'"),
+        (b"foo,bar\n1,2\n", {}, "unrecognised format"),
+    ],
+)
 def test_json_output_of_an_unusable_request(tmp_path, data, names, message):
     error, out = failing_import(write(tmp_path, data), "--json", **names)
     assert message in str(error)
@@ -132,16 +159,33 @@ def test_manage_py_import_candles_as_a_subprocess(tmp_path):
 
     def manage(path: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "manage.py", "import_candles", path, "--symbol", "btc/usdt",
-             "--timeframe", "1m", "--json"],
-            cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "manage.py",
+                "import_candles",
+                path,
+                "--symbol",
+                "btc/usdt",
+                "--timeframe",
+                "1m",
+                "--json",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     good = manage(write(tmp_path, klines(40), "good.csv"))
 
     assert good.returncode == 0, good.stderr
     assert json.loads(good.stdout) == {
-        "inserted": 40, "updated": 0, "skipped": 0, "rejected": 0, "rejects": []
+        "inserted": 40,
+        "updated": 0,
+        "skipped": 0,
+        "rejected": 0,
+        "rejects": [],
     }
     assert selectors.find_series("BTCUSDT", "1m").candle_count == 40
     before = table_counts()

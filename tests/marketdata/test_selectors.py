@@ -34,8 +34,14 @@ def us(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
-def load(tmp_path, data: bytes, symbol: str = "BTCUSDT", timeframe: str = "1m",
-         name: str = "k.csv", **options):
+def load(
+    tmp_path,
+    data: bytes,
+    symbol: str = "BTCUSDT",
+    timeframe: str = "1m",
+    name: str = "k.csv",
+    **options,
+):
     path = tmp_path / name
     path.write_bytes(data)
     import_candles(path, symbol=symbol, timeframe=timeframe, **options)
@@ -51,12 +57,20 @@ def store(symbol: str, timeframe: str, moments: list[datetime], seed: int = 0):
     high = np.maximum(open_, close) + rng.random(n)
     low = np.minimum(open_, close) - rng.random(n)
     series = get_or_create_series(symbol, timeframe)
-    upsert_candles(series, CandleBatch(
-        timestamp_us=np.asarray([us(m) for m in moments], dtype=np.int64), open=open_,
-        high=high, low=low, close=close, volume=rng.random(n) * 50,
-        quote_volume=np.full(n, np.nan), trade_count=np.full(n, -1, dtype=np.int64),
-        line=np.arange(1, n + 1, dtype=np.int64),
-    ))
+    upsert_candles(
+        series,
+        CandleBatch(
+            timestamp_us=np.asarray([us(m) for m in moments], dtype=np.int64),
+            open=open_,
+            high=high,
+            low=low,
+            close=close,
+            volume=rng.random(n) * 50,
+            quote_volume=np.full(n, np.nan),
+            trade_count=np.full(n, -1, dtype=np.int64),
+            line=np.arange(1, n + 1, dtype=np.int64),
+        ),
+    )
     return series
 
 
@@ -83,7 +97,7 @@ def test_arrays_are_what_was_imported_sorted_even_when_stored_out_of_order(tmp_p
     data = klines(500, seed=11)
     lines = lines_of(data)
     shuffled = [lines[i] for i in np.random.default_rng(3).permutation(range(250, 500))]
-    load(tmp_path, join_lines(shuffled), name="late.csv")   # the later half first, shuffled
+    load(tmp_path, join_lines(shuffled), name="late.csv")  # the later half first, shuffled
     series = load(tmp_path, join_lines(lines[:250]), name="early.csv")
 
     arrays = selectors.candle_arrays(series)
@@ -117,18 +131,25 @@ def test_empty_range_gives_empty_typed_arrays(tmp_path):
     series = load(tmp_path, klines(5))
     arrays = selectors.candle_arrays(series, minute(100), minute(200))
     assert {name: (len(a), a.dtype) for name, a in arrays.items()} == {
-        "timestamp": (0, np.int64), "open": (0, np.float64), "high": (0, np.float64),
-        "low": (0, np.float64), "close": (0, np.float64), "volume": (0, np.float64),
-        "quote_volume": (0, np.float64), "trade_count": (0, np.int64),
+        "timestamp": (0, np.int64),
+        "open": (0, np.float64),
+        "high": (0, np.float64),
+        "low": (0, np.float64),
+        "close": (0, np.float64),
+        "volume": (0, np.float64),
+        "quote_volume": (0, np.float64),
+        "trade_count": (0, np.int64),
     }
 
 
 def test_candle_frame_is_indexed_by_utc_open_time(tmp_path):
-    data = join_lines([
-        "Date,Open,High,Low,Close,Volume,Quote Volume",
-        "2024-01-01T02:00:00+02:00,10,12,9,11,100,",
-        "2024-01-01T01:00:00Z,11,13,10,12,200,2400",
-    ])
+    data = join_lines(
+        [
+            "Date,Open,High,Low,Close,Volume,Quote Volume",
+            "2024-01-01T02:00:00+02:00,10,12,9,11,100,",
+            "2024-01-01T01:00:00Z,11,13,10,12,200,2400",
+        ]
+    )
     series = load(tmp_path, data, timeframe="1h")
 
     frame = selectors.candle_frame(series)
@@ -136,8 +157,10 @@ def test_candle_frame_is_indexed_by_utc_open_time(tmp_path):
     assert isinstance(frame.index, pd.DatetimeIndex)
     assert str(frame.index.tz) == "UTC"
     assert frame.index.name == "timestamp"
-    assert list(frame.index) == [pd.Timestamp("2024-01-01T00:00Z"),
-                                 pd.Timestamp("2024-01-01T01:00Z")]
+    assert list(frame.index) == [
+        pd.Timestamp("2024-01-01T00:00Z"),
+        pd.Timestamp("2024-01-01T01:00Z"),
+    ]
     assert list(frame.columns) == list(selectors.CANDLE_FIELDS)
     assert frame["open"].tolist() == [10, 11]
     assert frame["quote_volume"].isna().tolist() == [True, False]
@@ -171,8 +194,7 @@ def test_downsampled_1m_buckets_are_ohlc_correct(tmp_path):
     first_bucket = pd.Timestamp(int(result.arrays["timestamp"][0]), unit="us", tz="UTC")
     expected = (
         frame_of(kline_values(data))
-        .resample(f"{result.bucket_seconds}s", origin=first_bucket, closed="left",
-                  label="left")
+        .resample(f"{result.bucket_seconds}s", origin=first_bucket, closed="left", label="left")
         .agg(AGGREGATES)
         .dropna()
     )
@@ -205,7 +227,8 @@ def test_downsampled_count_never_exceeds_max_points(tmp_path, max_points):
     assert result.downsampled
     assert len(result.arrays["timestamp"]) <= max_points
     assert result.arrays["volume"].sum() == pytest.approx(
-        selectors.candle_arrays(series)["volume"].sum(), rel=1e-12)
+        selectors.candle_arrays(series)["volume"].sum(), rel=1e-12
+    )
 
 
 def test_calendar_month_series_downsampled_by_whole_months():
@@ -216,8 +239,9 @@ def test_calendar_month_series_downsampled_by_whole_months():
 
     assert result.downsampled
     stamps = [pd.Timestamp(int(t), unit="us", tz="UTC") for t in result.arrays["timestamp"]]
-    assert stamps == [pd.Timestamp(f"{2020 + k // 2}-{1 + 6 * (k % 2):02d}-01", tz="UTC")
-                      for k in range(6)]
+    assert stamps == [
+        pd.Timestamp(f"{2020 + k // 2}-{1 + 6 * (k % 2):02d}-01", tz="UTC") for k in range(6)
+    ]
     raw = selectors.candle_arrays(series)
     bucket = np.searchsorted(result.arrays["timestamp"], raw["timestamp"], "right") - 1
     expected = frame_of(raw).groupby(bucket).agg(AGGREGATES)
@@ -273,7 +297,12 @@ def test_symbols_with_series_lists_stored_series_in_a_constant_number_of_queries
     with django_assert_num_queries(2):
         large = listing()
     assert [name for name, _ in large] == [
-        "ADAUSDT", "BTCUSDT", "DOTUSDT", "ETHUSDT", "SOLUSDT", "TRXUSDT"
+        "ADAUSDT",
+        "BTCUSDT",
+        "DOTUSDT",
+        "ETHUSDT",
+        "SOLUSDT",
+        "TRXUSDT",
     ]
     assert large[2] == ("DOTUSDT", [("1h", "binance", 2), ("1m", "binance", 2)])
 

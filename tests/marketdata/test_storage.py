@@ -41,8 +41,10 @@ def batch_of(values: dict[str, np.ndarray], order: np.ndarray | None = None) -> 
     order = np.arange(len(values["timestamp"])) if order is None else order
     return CandleBatch(
         timestamp_us=values["timestamp"][order],
-        **{name: values[name][order] for name in (
-            "open", "high", "low", "close", "volume", "quote_volume", "trade_count")},
+        **{
+            name: values[name][order]
+            for name in ("open", "high", "low", "close", "volume", "quote_volume", "trade_count")
+        },
         line=order.astype(np.int64) + 1,
     )
 
@@ -51,9 +53,15 @@ def expected_rows(values: dict[str, np.ndarray]) -> list[tuple]:
     return [
         (datetime.fromtimestamp(0, UTC) + timedelta(microseconds=int(ts)), o, h, lo, c, v, q, n)
         for ts, o, h, lo, c, v, q, n in zip(
-            values["timestamp"], values["open"].tolist(), values["high"].tolist(),
-            values["low"].tolist(), values["close"].tolist(), values["volume"].tolist(),
-            values["quote_volume"].tolist(), values["trade_count"].tolist(), strict=True,
+            values["timestamp"],
+            values["open"].tolist(),
+            values["high"].tolist(),
+            values["low"].tolist(),
+            values["close"].tolist(),
+            values["volume"].tolist(),
+            values["quote_volume"].tolist(),
+            values["trade_count"].tolist(),
+            strict=True,
         )
     ]
 
@@ -64,16 +72,23 @@ def series_facts(series: CandleSeries) -> tuple:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT min(timestamp), max(timestamp), count(*) FROM marketdata_candle "
-            "WHERE series_id = %s", (series.pk,),
+            "WHERE series_id = %s",
+            (series.pk,),
         )
         actual = cursor.fetchone()
     return (series.first_timestamp, series.last_timestamp, series.candle_count), actual
 
 
 def test_missing_quote_volume_and_trade_count_are_stored_as_null(tmp_path):
-    path = ohlcv_file(tmp_path, "d.csv", [
-        "2024-01-01T00:00:00Z,10,12,9,11,100", "2024-01-01T00:01:00Z,11,13,10,12,200",
-    ], header="Date,Open,High,Low,Close,Volume")
+    path = ohlcv_file(
+        tmp_path,
+        "d.csv",
+        [
+            "2024-01-01T00:00:00Z,10,12,9,11,100",
+            "2024-01-01T00:01:00Z,11,13,10,12,200",
+        ],
+        header="Date,Open,High,Low,Close,Volume",
+    )
 
     import_candles(path, symbol="BTCUSDT", timeframe="1m")
 
@@ -83,12 +98,16 @@ def test_missing_quote_volume_and_trade_count_are_stored_as_null(tmp_path):
 
 
 def test_empty_optional_cells_are_null_and_given_ones_kept(tmp_path):
-    path = ohlcv_file(tmp_path, "d.csv", [
-        "2024-01-01T00:00:00Z,10,12,9,11,100,,",
-        "2024-01-01T00:01:00Z,11,13,10,12,200,2400.5,",
-        "2024-01-01T00:02:00Z,12,14,11,13,300,,0",
-        "2024-01-01T00:03:00Z,13,15,12,14,400,5600.25,42",
-    ])
+    path = ohlcv_file(
+        tmp_path,
+        "d.csv",
+        [
+            "2024-01-01T00:00:00Z,10,12,9,11,100,,",
+            "2024-01-01T00:01:00Z,11,13,10,12,200,2400.5,",
+            "2024-01-01T00:02:00Z,12,14,11,13,300,,0",
+            "2024-01-01T00:03:00Z,13,15,12,14,400,5600.25,42",
+        ],
+    )
 
     import_candles(path, symbol="BTCUSDT", timeframe="1m")
 
@@ -97,15 +116,23 @@ def test_empty_optional_cells_are_null_and_given_ones_kept(tmp_path):
 
 
 def test_merge_path_writes_null_and_compares_null_as_equal(tmp_path):
-    first = ohlcv_file(tmp_path, "a.csv", [
-        "2024-01-01T00:00:00Z,10,12,9,11,100,1100,7",
-        "2024-01-01T00:01:00Z,11,13,10,12,200,,",
-    ])
-    second = ohlcv_file(tmp_path, "b.csv", [
-        "2024-01-01T00:00:00Z,10,12,9,11,100,,",   # values removed: updated to NULL
-        "2024-01-01T00:01:00Z,11,13,10,12,200,,",  # NULL stays NULL: unchanged
-        "2024-01-01T00:02:00Z,12,14,11,13,300,,",  # new, through the staging table
-    ])
+    first = ohlcv_file(
+        tmp_path,
+        "a.csv",
+        [
+            "2024-01-01T00:00:00Z,10,12,9,11,100,1100,7",
+            "2024-01-01T00:01:00Z,11,13,10,12,200,,",
+        ],
+    )
+    second = ohlcv_file(
+        tmp_path,
+        "b.csv",
+        [
+            "2024-01-01T00:00:00Z,10,12,9,11,100,,",  # values removed: updated to NULL
+            "2024-01-01T00:01:00Z,11,13,10,12,200,,",  # NULL stays NULL: unchanged
+            "2024-01-01T00:02:00Z,12,14,11,13,300,,",  # new, through the staging table
+        ],
+    )
     import_candles(first, symbol="BTCUSDT", timeframe="1m")
 
     merged = import_candles(second, symbol="BTCUSDT", timeframe="1m")
@@ -116,8 +143,9 @@ def test_merge_path_writes_null_and_compares_null_as_equal(tmp_path):
     rows = stored_rows(CandleSeries.objects.get())
     assert [row[6:] for row in rows] == [(None, None)] * 3
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM marketdata_candle WHERE quote_volume = 'NaN' "
-                       "OR trade_count = -1")
+        cursor.execute(
+            "SELECT count(*) FROM marketdata_candle WHERE quote_volume = 'NaN' OR trade_count = -1"
+        )
         assert cursor.fetchone() == (0,)
 
 
@@ -129,17 +157,17 @@ def test_series_first_last_and_count_stay_exact_over_several_imports(tmp_path):
         path.write_bytes(join_lines(part))
         return import_candles(path, symbol="BTCUSDT", timeframe="1m", **options)
 
-    load("middle.csv", lines[20:40])                      # empty series: COPY
+    load("middle.csv", lines[20:40])  # empty series: COPY
     series = CandleSeries.objects.get()
     assert series_facts(series) == ((minute(20), minute(39), 20),) * 2
-    load("early.csv", lines[:10])                         # before, with a gap: COPY
+    load("early.csv", lines[:10])  # before, with a gap: COPY
     assert series_facts(series) == ((minute(0), minute(39), 30),) * 2
-    result = load("late.csv", lines[35:60])               # overlapping: merge
+    result = load("late.csv", lines[35:60])  # overlapping: merge
     assert (result.inserted, result.skipped) == (20, 5)
     assert series_facts(series) == ((minute(0), minute(59), 50),) * 2
-    load("late.csv", lines[35:60])                        # the same again
+    load("late.csv", lines[35:60])  # the same again
     assert series_facts(series) == ((minute(0), minute(59), 50),) * 2
-    result = load("gap.csv", lines[5:15])                 # fills half of the gap
+    result = load("gap.csv", lines[5:15])  # fills half of the gap
     assert (result.inserted, result.skipped) == (5, 5)
     assert series_facts(series) == ((minute(0), minute(59), 55),) * 2
 

@@ -67,7 +67,8 @@ def delete_candles(first: int, stop: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "DELETE FROM marketdata_candle WHERE series_id = %s AND timestamp >= %s "
-            "AND timestamp < %s", (series.pk, at(first), at(stop))
+            "AND timestamp < %s",
+            (series.pk, at(first), at(stop)),
         )
 
 
@@ -134,7 +135,8 @@ def test_holes_in_the_stored_series_are_found_and_filled(btc, binance_client):
 
     requests = btc.kline_requests()[before:]
     assert [(r.int_param("startTime"), r.int_param("endTime")) for r in requests] == [
-        (ms(100), ms(150) - 1), (ms(2000), ms(2010) - 1),
+        (ms(100), ms(150) - 1),
+        (ms(2000), ms(2010) - 1),
     ]
     assert (run.gaps_found, run.gaps_filled, run.unfilled_gaps) == (2, 2, [])
     assert run.rows_inserted == 60
@@ -185,8 +187,9 @@ def test_candles_that_have_not_closed_are_not_stored(fake_binance, binance_clien
     assert run.status == SyncRun.Status.SUCCEEDED
     assert opens[0] == to_ms(start)
     assert np.all(np.diff(opens) == 60_000)
-    last_closed = [to_ms(moment.replace(second=0, microsecond=0)) - 60_000
-                   for moment in (now, after)]
+    last_closed = [
+        to_ms(moment.replace(second=0, microsecond=0)) - 60_000 for moment in (now, after)
+    ]
     assert last_closed[0] <= opens[-1] <= last_closed[1]
     assert run.unfilled_gaps == []
 
@@ -214,7 +217,10 @@ def test_418_ban_waits_retry_after_then_continues(btc, binance_client, sleeps):
     assert sleeps == [3.0]
     assert run.status == SyncRun.Status.SUCCEEDED and run.rows_inserted == COUNT
     assert [r.int_param("startTime") for r in btc.kline_requests()] == [
-        ms(0), ms(1000), ms(1000), ms(2000)
+        ms(0),
+        ms(1000),
+        ms(1000),
+        ms(2000),
     ]
 
 
@@ -264,8 +270,7 @@ def test_a_failed_run_keeps_its_chunks_and_the_next_run_resumes(btc, binance_cli
 
 
 @pytest.mark.django_db
-def test_weight_over_the_limit_pauses_until_the_next_minute(btc, binance_client, sleeps,
-                                                            settings):
+def test_weight_over_the_limit_pauses_until_the_next_minute(btc, binance_client, sleeps, settings):
     settings.BINANCE_WEIGHT_LIMIT = 100
     btc.add_used_weight(150)
 
@@ -344,12 +349,15 @@ async def _receive(layer, channel: str) -> dict:
 # --- timeframe arithmetic -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("code", "moment", "floor", "following"), [
-    ("1m", "2024-01-01T10:00:30", "2024-01-01T10:00:00", "2024-01-01T10:01:00"),
-    ("4h", "2024-01-01T10:00:00", "2024-01-01T08:00:00", "2024-01-01T12:00:00"),
-    ("1w", "2024-01-04T10:00:00", "2024-01-01T00:00:00", "2024-01-08T00:00:00"),  # Mon
-    ("1M", "2024-12-15T10:00:00", "2024-12-01T00:00:00", "2025-01-01T00:00:00"),
-])
+@pytest.mark.parametrize(
+    ("code", "moment", "floor", "following"),
+    [
+        ("1m", "2024-01-01T10:00:30", "2024-01-01T10:00:00", "2024-01-01T10:01:00"),
+        ("4h", "2024-01-01T10:00:00", "2024-01-01T08:00:00", "2024-01-01T12:00:00"),
+        ("1w", "2024-01-04T10:00:00", "2024-01-01T00:00:00", "2024-01-08T00:00:00"),  # Mon
+        ("1M", "2024-12-15T10:00:00", "2024-12-01T00:00:00", "2025-01-01T00:00:00"),
+    ],
+)
 def test_candle_open_times(code, moment, floor, following):
     tf = get_timeframe(code)
 
@@ -369,13 +377,33 @@ def test_candle_open_times(code, moment, floor, following):
 def test_command_json_prints_the_run_summary(btc):
     out = StringIO()
 
-    call_command("sync_market_data", "--symbol", "btc/usdt", "--timeframe", "1m",
-                 "--start", START.isoformat(), "--end", "2024-01-02T17:40:00", "--json",
-                 stdout=out)
+    call_command(
+        "sync_market_data",
+        "--symbol",
+        "btc/usdt",
+        "--timeframe",
+        "1m",
+        "--start",
+        START.isoformat(),
+        "--end",
+        "2024-01-02T17:40:00",
+        "--json",
+        stdout=out,
+    )
 
     summary = json.loads(out.getvalue())
-    for key in ("id", "status", "rows_inserted", "rows_updated", "gaps_found", "gaps_filled",
-                "unfilled_gaps", "requests_made", "retries", "error"):
+    for key in (
+        "id",
+        "status",
+        "rows_inserted",
+        "rows_updated",
+        "gaps_found",
+        "gaps_filled",
+        "unfilled_gaps",
+        "requests_made",
+        "retries",
+        "error",
+    ):
         assert key in summary
     assert summary["status"] == "succeeded" and summary["rows_inserted"] == COUNT
     assert summary["requests_made"] == 3 and summary["error"] == ""
@@ -387,8 +415,17 @@ def test_command_fails_with_binances_message(btc):
     out = StringIO()
 
     with pytest.raises(CommandError, match=r"failed: .*Invalid symbol\."):
-        call_command("sync_market_data", "--symbol", "NOPEUSDT", "--timeframe", "1m",
-                     "--start", "2024-01-01", "--json", stdout=out)
+        call_command(
+            "sync_market_data",
+            "--symbol",
+            "NOPEUSDT",
+            "--timeframe",
+            "1m",
+            "--start",
+            "2024-01-01",
+            "--json",
+            stdout=out,
+        )
 
     assert json.loads(out.getvalue())["status"] == "failed"
 
@@ -396,19 +433,32 @@ def test_command_fails_with_binances_message(btc):
 @pytest.mark.django_db
 def test_command_rejects_a_bad_date_and_creates_no_run(btc):
     with pytest.raises(CommandError, match="start: 'yesterday' is not an ISO 8601"):
-        call_command("sync_market_data", "--symbol", "BTCUSDT", "--timeframe", "1m",
-                     "--start", "yesterday", stdout=StringIO())
+        call_command(
+            "sync_market_data",
+            "--symbol",
+            "BTCUSDT",
+            "--timeframe",
+            "1m",
+            "--start",
+            "yesterday",
+            stdout=StringIO(),
+        )
     assert not SyncRun.objects.exists()
 
 
 SYNC_URL = "/api/market-data/sync/"
-SYNC_BODY = {"symbol": "BTCUSDT", "timeframe": "1m", "start": "2024-01-01T00:00:00Z",
-             "end": "2024-01-02T00:00:00Z"}
+SYNC_BODY = {
+    "symbol": "BTCUSDT",
+    "timeframe": "1m",
+    "start": "2024-01-01T00:00:00Z",
+    "end": "2024-01-02T00:00:00Z",
+}
 
 
 @pytest.mark.django_db
-def test_api_sync_request_queues_a_run_for_operators(operator_client, operator,
-                                                     django_capture_on_commit_callbacks):
+def test_api_sync_request_queues_a_run_for_operators(
+    operator_client, operator, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks() as callbacks:
         response = operator_client.post(SYNC_URL, SYNC_BODY, format="json")
 
@@ -448,19 +498,29 @@ def test_worker_takes_a_run_from_pending_to_succeeded(celery_worker, btc):
 @pytest.mark.django_db
 def test_schedule_queues_each_enabled_watched_symbol_once(fake_binance, binance_client):
     history_start = timezone.now().replace(second=0, microsecond=0) - 90 * MINUTE
-    btc = WatchedSymbol.objects.create(symbol=get_or_create_symbol("BTCUSDT"), timeframe="1m",
-                                       history_start=history_start)
-    WatchedSymbol.objects.create(symbol=get_or_create_symbol("ETHUSDT"), timeframe="1m",
-                                 history_start=history_start, is_enabled=False)
-    fake_binance.load_klines("BTCUSDT", "1m", make_klines(
-        "1m", history_start, history_start + 100 * MINUTE))
+    btc = WatchedSymbol.objects.create(
+        symbol=get_or_create_symbol("BTCUSDT"), timeframe="1m", history_start=history_start
+    )
+    WatchedSymbol.objects.create(
+        symbol=get_or_create_symbol("ETHUSDT"),
+        timeframe="1m",
+        history_start=history_start,
+        is_enabled=False,
+    )
+    fake_binance.load_klines(
+        "BTCUSDT", "1m", make_klines("1m", history_start, history_start + 100 * MINUTE)
+    )
 
     queued = queue_watched_symbols()
 
     assert len(queued) == 1
     run = SyncRun.objects.get(pk=queued[0])
     assert (run.symbol.name, run.trigger, run.start, run.end) == (
-        "BTCUSDT", "schedule", history_start, None)
+        "BTCUSDT",
+        "schedule",
+        history_start,
+        None,
+    )
     assert queue_watched_symbols() == []  # still pending: not queued twice
 
     execute_sync_run(run.pk, client=binance_client())
@@ -486,8 +546,7 @@ def admin_pages(settings) -> None:
 
 @pytest.mark.usefixtures("admin_pages")
 @pytest.mark.django_db
-def test_admin_sync_now_on_watched_symbols_queues_through_the_service(admin_client,
-                                                                       admin_user):
+def test_admin_sync_now_on_watched_symbols_queues_through_the_service(admin_client, admin_user):
     get_or_create_series("BTCUSDT", "1m")
     watched = WatchedSymbol.objects.create(
         symbol=get_or_create_symbol("BTCUSDT"), timeframe="1m", history_start=START
@@ -495,37 +554,54 @@ def test_admin_sync_now_on_watched_symbols_queues_through_the_service(admin_clie
 
     response = admin_client.post(
         reverse("admin:marketdata_watchedsymbol_changelist"),
-        {"action": "sync_now", "_selected_action": [watched.pk]}, follow=True,
+        {"action": "sync_now", "_selected_action": [watched.pk]},
+        follow=True,
     )
 
     assert response.status_code == 200
     run = SyncRun.objects.get()
-    assert (run.trigger, run.requested_by, run.start, run.end) == (
-        "admin", admin_user, START, None)
+    assert (run.trigger, run.requested_by, run.start, run.end) == ("admin", admin_user, START, None)
     assert f"Queued 1 sync run(s): #{run.pk}." in response.content.decode()
 
 
 @pytest.mark.usefixtures("admin_pages")
 @pytest.mark.django_db
 def test_admin_rerun_queues_a_new_run_with_the_same_range(admin_client, admin_user):
-    old = SyncRun.objects.create(symbol=get_or_create_symbol("BTCUSDT"), timeframe="1h",
-                                 start=START, end=END, status=SyncRun.Status.FAILED,
-                                 error="boom")
+    old = SyncRun.objects.create(
+        symbol=get_or_create_symbol("BTCUSDT"),
+        timeframe="1h",
+        start=START,
+        end=END,
+        status=SyncRun.Status.FAILED,
+        error="boom",
+    )
 
-    admin_client.post(reverse("admin:marketdata_syncrun_changelist"),
-                      {"action": "rerun", "_selected_action": [old.pk]})
+    admin_client.post(
+        reverse("admin:marketdata_syncrun_changelist"),
+        {"action": "rerun", "_selected_action": [old.pk]},
+    )
 
     new = SyncRun.objects.exclude(pk=old.pk).get()
     assert (new.timeframe, new.start, new.end, new.trigger, new.status) == (
-        "1h", START, END, "admin", "pending")
+        "1h",
+        START,
+        END,
+        "admin",
+        "pending",
+    )
     assert new.requested_by == admin_user
 
 
 @pytest.mark.usefixtures("admin_pages")
 @pytest.mark.django_db
 def test_operators_see_sync_runs_and_watched_symbols_in_the_admin(client, operator):
-    SyncRun.objects.create(symbol=get_or_create_symbol("BTCUSDT"), timeframe="1h",
-                           start=START, status=SyncRun.Status.FAILED, error="boom")
+    SyncRun.objects.create(
+        symbol=get_or_create_symbol("BTCUSDT"),
+        timeframe="1h",
+        start=START,
+        status=SyncRun.Status.FAILED,
+        error="boom",
+    )
     client.force_login(operator)
 
     runs = client.get(reverse("admin:marketdata_syncrun_changelist"), {"status": "failed"})

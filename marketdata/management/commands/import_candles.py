@@ -24,24 +24,37 @@ class Command(BaseCommand):
         parser.add_argument("--timeframe", required=True)
         parser.add_argument("--format", dest="fmt", choices=FORMATS, default="auto")
         parser.add_argument("--source", default=DEFAULT_SOURCE)
-        parser.add_argument("--skip-invalid", action="store_true",
-                            help="store the valid rows and list the rejected ones")
+        parser.add_argument(
+            "--skip-invalid",
+            action="store_true",
+            help="store the valid rows and list the rejected ones",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **options) -> None:
         try:
             result = import_candles(
-                options["path"], symbol=options["symbol"], timeframe=options["timeframe"],
-                fmt=options["fmt"], source_name=options["source"],
+                options["path"],
+                symbol=options["symbol"],
+                timeframe=options["timeframe"],
+                fmt=options["fmt"],
+                source_name=options["source"],
                 skip_invalid=options["skip_invalid"],
             )
         except ImportRejected as exc:
             if options["json"]:
-                self.stdout.write(json.dumps({
-                    "error": str(exc), "inserted": 0, "updated": 0, "skipped": 0,
-                    "rejected": len({e.line for e in exc.errors}),
-                    "rejects": [e.as_dict() for e in exc.errors],
-                }))
+                self.stdout.write(
+                    json.dumps(
+                        {
+                            "error": str(exc),
+                            "inserted": 0,
+                            "updated": 0,
+                            "skipped": 0,
+                            "rejected": len({e.line for e in exc.errors}),
+                            "rejects": [e.as_dict() for e in exc.errors],
+                        }
+                    )
+                )
             raise CommandError(str(exc)) from None
         except (InvalidParameter, ImportFileError) as exc:
             if options["json"]:

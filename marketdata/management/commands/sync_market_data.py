@@ -32,8 +32,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--symbol", required=True, help="e.g. BTCUSDT")
         parser.add_argument("--timeframe", required=True, help="Binance interval, e.g. 1h")
-        parser.add_argument("--start", required=True,
-                            help="ISO 8601 date or date-time (UTC without an offset)")
+        parser.add_argument(
+            "--start", required=True, help="ISO 8601 date or date-time (UTC without an offset)"
+        )
         parser.add_argument("--end", help="exclusive; default: up to the last closed candle")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
