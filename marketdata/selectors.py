@@ -65,6 +65,10 @@ def symbols_with_series() -> QuerySet[Symbol]:
     )
 
 
+def stored_series() -> QuerySet[CandleSeries]:
+    return CandleSeries.objects.filter(candle_count__gt=0).select_related("symbol")
+
+
 def find_series(symbol: str, timeframe: str, source: str = DEFAULT_SOURCE) -> CandleSeries | None:
     return (
         CandleSeries.objects.select_related("symbol")
