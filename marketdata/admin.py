@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from central.admin_mixins import ReadOnlyAdminMixin
 from marketdata.models import CandleRecord, CandleSeries, Symbol, SyncRun, WatchedSymbol
 from marketdata.selectors import can_sync_market_data
 from marketdata.services import InvalidParameter, request_sync
@@ -34,7 +35,7 @@ class CandleSeriesAdmin(admin.ModelAdmin):
 
 
 @admin.register(CandleRecord)
-class CandleAdmin(admin.ModelAdmin):
+class CandleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: candles change only through imports and syncs, which keep series exact.
 
     A list without detail pages: looking one candle up by the view's derived key would
@@ -58,15 +59,6 @@ class CandleAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 200
     actions = None
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 def _may_sync(request: HttpRequest) -> bool:
@@ -118,7 +110,7 @@ class WatchedSymbolAdmin(admin.ModelAdmin):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The record of every sync; read-only, with a re-run action that queues a new run."""
 
     list_display = (
@@ -146,15 +138,6 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return _may_sync(request) or super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def has_sync_permission(self, request: HttpRequest) -> bool:
         return _may_sync(request)

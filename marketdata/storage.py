@@ -40,9 +40,9 @@ _COPY_ROWS = 65_536
 _VALUE_COLUMNS = ("open", "high", "low", "close", "volume", "quote_volume", "trade_count")
 
 
-def _as_datetime(pg_timestamp: np.int64) -> datetime:
-    micros = int(pgcopy.pg_to_unix_us(np.asarray([pg_timestamp]))[0])
-    return datetime.fromtimestamp(0, UTC) + timedelta(microseconds=micros)
+def _as_datetime(pg_timestamp: int | np.int64) -> datetime:
+    """A PostgreSQL binary timestamp (µs since 2000-01-01 UTC) as an aware datetime."""
+    return datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(pg_timestamp))
 
 
 @dataclass(frozen=True)
@@ -204,6 +204,23 @@ def upsert_candles(series: CandleSeries, batch: CandleBatch) -> UpsertCounts:
     return UpsertCounts(inserted, updated, len(batch) - inserted - updated)
 
 
+@dataclass
+class _Extent:
+    """What a stream of sorted batches covered: row count and first/last PostgreSQL time."""
+
+    rows: int = 0
+    first: int | None = None
+    last: int | None = None
+
+    def add(self, arrays: dict[str, np.ndarray]) -> None:
+        if not len(arrays["ts"]):
+            return
+        first, last = int(arrays["ts"][0]), int(arrays["ts"][-1])
+        self.rows += len(arrays["ts"])
+        self.first = first if self.first is None else min(self.first, first)
+        self.last = last if self.last is None else max(self.last, last)
+
+
 def append_candles(series: CandleSeries, batches: Iterable[CandleBatch]) -> int | None:
     """Stream batches straight into the table while the caller is still reading them.
 
@@ -212,16 +229,12 @@ def append_candles(series: CandleSeries, batches: Iterable[CandleBatch]) -> int 
     one of them is already stored (the caller then merges with `upsert_candles`). An
     exception from `batches` also leaves nothing written.
     """
-    bounds = {"rows": 0, "first": None, "last": None}
+    extent = _Extent()
 
     def parts() -> Iterator[dict[str, np.ndarray]]:
         for batch in batches:
             arrays = _sorted_arrays(batch)
-            if len(batch):
-                first, last = arrays["ts"][0], arrays["ts"][-1]
-                bounds["rows"] += len(batch)
-                bounds["first"] = first if bounds["first"] is None else min(bounds["first"], first)
-                bounds["last"] = last if bounds["last"] is None else max(bounds["last"], last)
+            extent.add(arrays)
             yield from _slices(arrays)
 
     connection.ensure_connection()
@@ -229,15 +242,10 @@ def append_candles(series: CandleSeries, batches: Iterable[CandleBatch]) -> int 
         with transaction.atomic(), connection.connection.cursor() as cursor:
             _lock_series(cursor, series)
             _copy_into_candles(cursor, series.pk, parts())
-            if bounds["rows"]:
-                _record_stats(
-                    cursor,
-                    series,
-                    _as_datetime(bounds["first"]),
-                    _as_datetime(bounds["last"]),
-                    bounds["rows"],
-                )
+            if extent.rows:
+                first, last = _as_datetime(extent.first), _as_datetime(extent.last)
+                _record_stats(cursor, series, first, last, extent.rows)
     except UniqueViolation:
         return None
     series.refresh_from_db(fields=("first_timestamp", "last_timestamp", "candle_count"))
-    return bounds["rows"]
+    return extent.rows

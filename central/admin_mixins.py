@@ -1,0 +1,17 @@
+"""Admin building blocks shared by the apps."""
+
+from django.http import HttpRequest
+
+
+class ReadOnlyAdminMixin:
+    """For history that an edit would corrupt (candles, sync runs, later trades and audit
+    entries): listed and filtered, never added, changed or deleted from the admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
