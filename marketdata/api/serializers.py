@@ -20,6 +20,11 @@ class SymbolSerializer(serializers.ModelSerializer):
         fields = ("name", "base_asset", "quote_asset", "is_active", "series")
 
 
+class TimeframeSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    seconds = serializers.IntegerField(help_text="Nominal length; 1M is a calendar month.")
+
+
 class CandleQuerySerializer(serializers.Serializer):
     start = serializers.DateTimeField(required=False, help_text="Inclusive, ISO 8601.")
     end = serializers.DateTimeField(required=False, help_text="Exclusive, ISO 8601.")

@@ -4,6 +4,7 @@ from marketdata.api import views
 
 urlpatterns = [
     path("symbols/", views.SymbolListView.as_view(), name="marketdata-symbols"),
+    path("timeframes/", views.TimeframeListView.as_view(), name="marketdata-timeframes"),
     path("import/", views.CandleImportView.as_view(), name="marketdata-import"),
     path("sync/", views.SyncRequestView.as_view(), name="marketdata-sync"),
     path("sync-runs/", views.SyncRunListView.as_view(), name="marketdata-sync-runs"),

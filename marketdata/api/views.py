@@ -13,6 +13,7 @@ from marketdata import selectors, services
 from marketdata.api import serializers as s
 from marketdata.api.permissions import CanImportCandles, CanSyncMarketData
 from marketdata.importers.errors import ImportFileError, ImportRejected
+from marketdata.timeframes import TIMEFRAMES
 
 
 def _as_validation_error(exc: services.InvalidParameter) -> ValidationError:
@@ -27,6 +28,23 @@ class SymbolListView(generics.ListAPIView):
 
     def get_queryset(self):
         return selectors.symbols_with_series()
+
+
+class TimeframeListView(APIView):
+    """The timeframes candles are stored in: Binance's kline intervals, 1m to 1M."""
+
+    @extend_schema(
+        responses={200: s.TimeframeSerializer(many=True)},
+        examples=[
+            OpenApiExample(
+                "Two of them",
+                response_only=True,
+                value=[{"code": "1m", "seconds": 60}, {"code": "1M", "seconds": 2592000}],
+            )
+        ],
+    )
+    def get(self, request: Request) -> Response:
+        return Response([{"code": tf.code, "seconds": tf.seconds} for tf in TIMEFRAMES.values()])
 
 
 class CandleRangeView(APIView):
