@@ -20,6 +20,19 @@ _component = inline_serializer(
 )
 
 
+# The API's entry points: response key -> URL name.
+ENTRY_POINTS = {
+    "health": "health",
+    "schema": "api-schema",
+    "docs": "api-docs",
+    "market_data_symbols": "marketdata-symbols",
+    "market_data_timeframes": "marketdata-timeframes",
+    "market_data_import": "marketdata-import",
+    "market_data_sync": "marketdata-sync",
+    "market_data_sync_runs": "marketdata-sync-runs",
+}
+
+
 class ApiRootView(APIView):
     """The API's entry points, for integrators finding their way."""
 
@@ -27,31 +40,21 @@ class ApiRootView(APIView):
 
     @extend_schema(
         responses={
-            200: inline_serializer(
-                "ApiRoot",
-                {
-                    "health": serializers.URLField(),
-                    "schema": serializers.URLField(),
-                    "docs": serializers.URLField(),
-                    "market_data_symbols": serializers.URLField(),
-                    "market_data_import": serializers.URLField(),
-                    "market_data_sync": serializers.URLField(),
-                    "market_data_sync_runs": serializers.URLField(),
-                },
-            )
+            200: inline_serializer("ApiRoot", {key: serializers.URLField() for key in ENTRY_POINTS})
         }
     )
     def get(self, request: Request) -> Response:
-        names = {
-            "health": "health",
-            "schema": "api-schema",
-            "docs": "api-docs",
-            "market_data_symbols": "marketdata-symbols",
-            "market_data_import": "marketdata-import",
-            "market_data_sync": "marketdata-sync",
-            "market_data_sync_runs": "marketdata-sync-runs",
-        }
-        return Response({key: reverse(name, request=request) for key, name in names.items()})
+        return Response({key: reverse(name, request=request) for key, name in ENTRY_POINTS.items()})
+
+
+_health_report = inline_serializer(
+    "Health",
+    {
+        "status": serializers.ChoiceField(choices=["ok", "down"]),
+        "down": serializers.ListField(child=serializers.CharField()),
+        "components": serializers.DictField(child=_component),
+    },
+)
 
 
 class HealthView(APIView):
@@ -62,17 +65,7 @@ class HealthView(APIView):
     throttle_classes = ()
 
     @extend_schema(
-        responses={
-            200: inline_serializer(
-                "Health",
-                {
-                    "status": serializers.ChoiceField(choices=["ok", "down"]),
-                    "down": serializers.ListField(child=serializers.CharField()),
-                    "components": serializers.DictField(child=_component),
-                },
-            ),
-            503: None,
-        },
+        responses={200: _health_report, 503: _health_report},
         examples=[
             OpenApiExample(
                 "A worker is down",

@@ -148,9 +148,11 @@ class _NeedsCarefulPath(Exception):
     """The fast lane met a bad row or a stored candle: the merging path decides."""
 
 
-def _all_valid(chunks: Iterator[CandleBatch], timeframe: Timeframe) -> Iterator[CandleBatch]:
+def _all_valid(
+    chunks: Iterator[CandleBatch], timeframe: Timeframe, labels: dict[str, str]
+) -> Iterator[CandleBatch]:
     for chunk in chunks:
-        valid = validate(chunk, timeframe)
+        valid = validate(chunk, timeframe, labels)
         if valid.rejects:
             raise _NeedsCarefulPath
         yield valid
@@ -167,7 +169,7 @@ def _import_streaming(data: bytes, layout: Layout, target: _ImportTarget) -> Imp
     first, last = (datetime.fromtimestamp(us / 1_000_000, UTC) for us in ends)
     if existing is not None and has_candles_between(existing, first, last):
         return None
-    valid_chunks = _all_valid(chunks, get_timeframe(target.timeframe))
+    valid_chunks = _all_valid(chunks, get_timeframe(target.timeframe), layout.labels)
     try:
         with transaction.atomic():  # a fallback leaves no new symbol or series behind
             inserted = append_candles(target.series(), valid_chunks)
@@ -182,7 +184,7 @@ def _import_merging(
     data: bytes, layout: Layout, target: _ImportTarget, skip_invalid: bool
 ) -> ImportResult:
     """Every row parsed and checked first; then one set-based upsert."""
-    batch = validate(parse_rows(data, layout), get_timeframe(target.timeframe))
+    batch = validate(parse_rows(data, layout), get_timeframe(target.timeframe), layout.labels)
     if batch.rejects and not skip_invalid:
         raise ImportRejected(batch.rejects, len(batch) + len({e.line for e in batch.rejects}))
     if len(batch) == 0:  # nothing to store: no symbol or series is created for it

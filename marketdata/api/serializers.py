@@ -89,6 +89,11 @@ class ImportResultSerializer(serializers.Serializer):
     rejects = RowErrorSerializer(many=True)
 
 
+class ImportRejectedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    rejects = RowErrorSerializer(many=True)
+
+
 class SyncRequestSerializer(serializers.Serializer):
     symbol = serializers.CharField()
     timeframe = serializers.ChoiceField(choices=TIMEFRAME_CHOICES)

@@ -1,7 +1,13 @@
 """Market-data API: thin views over marketdata.selectors and marketdata.services."""
 
 import numpy as np
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -9,8 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from central.api_errors import errors
 from marketdata import selectors, services
 from marketdata.api import serializers as s
+from marketdata.api.filters import SyncRunFilter
 from marketdata.api.permissions import CanImportCandles, CanSyncMarketData
 from marketdata.importers.errors import ImportFileError, ImportRejected
 from marketdata.timeframes import TIMEFRAMES
@@ -20,6 +28,9 @@ def _as_validation_error(exc: services.InvalidParameter) -> ValidationError:
     return ValidationError({exc.parameter: [str(exc).split(": ", 1)[1]]})
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: s.SymbolSerializer(many=True), **errors(401)})
+)
 class SymbolListView(generics.ListAPIView):
     """Symbols that have stored candles, with each series' range and size."""
 
@@ -34,7 +45,7 @@ class TimeframeListView(APIView):
     """The timeframes candles are stored in: Binance's kline intervals, 1m to 1M."""
 
     @extend_schema(
-        responses={200: s.TimeframeSerializer(many=True)},
+        responses={200: s.TimeframeSerializer(many=True), **errors(401)},
         examples=[
             OpenApiExample(
                 "Two of them",
@@ -52,7 +63,7 @@ class CandleRangeView(APIView):
 
     @extend_schema(
         parameters=[s.CandleQuerySerializer],
-        responses={200: s.CandleRangeSerializer},
+        responses={200: s.CandleRangeSerializer, **errors(400, 401, 404)},
         examples=[
             OpenApiExample(
                 "One hour of 1m candles",
@@ -130,7 +141,14 @@ class CandleImportView(APIView):
 
     @extend_schema(
         request=s.CandleImportSerializer,
-        responses={201: s.ImportResultSerializer, 400: None},
+        responses={
+            201: s.ImportResultSerializer,
+            400: OpenApiResponse(
+                s.ImportRejectedSerializer,
+                description="Rejected file (nothing stored), or invalid fields.",
+            ),
+            **errors(401, 403),
+        },
         examples=[
             OpenApiExample(
                 "Rejected file",
@@ -176,7 +194,10 @@ class SyncRequestView(APIView):
 
     permission_classes = (CanSyncMarketData,)
 
-    @extend_schema(request=s.SyncRequestSerializer, responses={202: s.SyncRunSerializer})
+    @extend_schema(
+        request=s.SyncRequestSerializer,
+        responses={202: s.SyncRunSerializer, **errors(400, 401, 403)},
+    )
     def post(self, request: Request) -> Response:
         form = s.SyncRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -195,15 +216,21 @@ class SyncRequestView(APIView):
         return Response(s.SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: s.SyncRunSerializer(many=True), **errors(401, 403)})
+)
 class SyncRunListView(generics.ListAPIView):
     serializer_class = s.SyncRunSerializer
     permission_classes = (CanSyncMarketData,)
-    filterset_fields = ("status", "timeframe", "symbol__name")
+    filterset_class = SyncRunFilter
 
     def get_queryset(self):
         return selectors.sync_runs_for(self.request.user)
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: s.SyncRunSerializer, **errors(401, 403, 404)})
+)
 class SyncRunDetailView(generics.RetrieveAPIView):
     serializer_class = s.SyncRunSerializer
     permission_classes = (CanSyncMarketData,)

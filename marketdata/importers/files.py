@@ -20,7 +20,13 @@ def read_candle_file(source: str | Path | BinaryIO, name: str | None = None) -> 
         name = name or path.name
     else:
         data = source.read()
-    return decompress(data, name or "")
+    return _without_trailing_blank_lines(decompress(data, name or ""))
+
+
+def _without_trailing_blank_lines(data: bytes) -> bytes:
+    """Blank lines at the end of a file are not rows (editors and exports add them)."""
+    trimmed = data.rstrip(b"\r\n\t ")
+    return trimmed + b"\n" if trimmed else trimmed
 
 
 def decompress(data: bytes, name: str) -> bytes:

@@ -105,7 +105,7 @@ def detect_format(data: bytes) -> str:
         return "ohlcv"
     raise ImportFileError(
         "unrecognised format: expected Binance's 12-column kline file or a CSV with a "
-        "Date,Open,High,Low,Close,Volume header (use --format to say which)"
+        "Date,Open,High,Low,Close,Volume header (name the format to say which)"
     )
 
 

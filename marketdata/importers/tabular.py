@@ -42,6 +42,11 @@ class Layout:
     def column(self, field: str) -> Column | None:
         return next((c for c in self.columns if c.field == field), None)
 
+    @property
+    def labels(self) -> dict[str, str]:
+        """Our field name -> the column's name in the file, for error messages."""
+        return {c.field: c.label for c in self.columns}
+
 
 def parse_rows(data: bytes, layout: Layout) -> CandleBatch:
     chunks = fast_chunks(data, layout)

@@ -73,41 +73,67 @@ def _whole_as_int(numbers: np.ndarray) -> np.ndarray:
 
 
 def to_epoch_us(raw: RawTimes, label: str, allow_iso: bool) -> tuple[np.ndarray, list[RowError]]:
-    """Microseconds since the epoch for each row, and the rows that could not be read."""
+    """Microseconds since the epoch for each row, and the rows that could not be read.
+
+    A file's first row decides its kind (epoch numbers or ISO 8601 dates); a row of the
+    other kind is rejected, saying so.
+    """
     values = raw.values
     if values.dtype != object:
         return _epoch_to_us(values, raw.lines, label, allow_seconds=allow_iso)
-    as_numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
-    not_numbers = as_numbers.isna().to_numpy()
-    if len(values) and not not_numbers.any():
-        return _epoch_to_us(
-            _whole_as_int(as_numbers.to_numpy()), raw.lines, label, allow_seconds=allow_iso
+    if not len(values):
+        return np.empty(0, dtype=np.int64), []
+    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy()
+    numeric = ~np.isnan(numbers.astype(np.float64))
+    if numeric[0] or not allow_iso:
+        return _epoch_rows(values, numbers, numeric, raw.lines, label, allow_iso)
+    return _iso_rows(values, numeric, raw.lines, label)
+
+
+def _epoch_rows(
+    values: np.ndarray,
+    numbers: np.ndarray,
+    numeric: np.ndarray,
+    lines: np.ndarray,
+    label: str,
+    allow_iso: bool,
+) -> tuple[np.ndarray, list[RowError]]:
+    reason = (
+        "is not an epoch number like the first row of this file"
+        if allow_iso
+        else ("is not an epoch time")
+    )
+    errors = [
+        RowError(int(lines[i]), label, f"{values[i]!r} {reason}") for i in np.flatnonzero(~numeric)
+    ]
+    micros = np.zeros(len(values), dtype=np.int64)
+    if numeric.any():  # the readable rows keep their own times
+        micros[numeric], unit_errors = _epoch_to_us(
+            _whole_as_int(numbers[numeric].astype(np.float64)),
+            lines[numeric],
+            label,
+            allow_seconds=allow_iso,
         )
-    if not allow_iso:
-        micros = np.zeros(len(values), dtype=np.int64)
-        errors = [
-            RowError(int(raw.lines[i]), label, f"{values[i]!r} is not an epoch time")
-            for i in np.flatnonzero(not_numbers)
-        ]
-        numbers = ~not_numbers
-        if numbers.any():  # the readable rows keep their own times
-            micros[numbers], unit_errors = _epoch_to_us(
-                _whole_as_int(as_numbers.to_numpy()[numbers]),
-                raw.lines[numbers],
-                label,
-                allow_seconds=False,
-            )
-            errors = sorted(errors + unit_errors, key=lambda e: e.line)
-        return micros, errors
+        errors = sorted(errors + unit_errors, key=lambda e: e.line)
+    return micros, errors
+
+
+def _iso_rows(
+    values: np.ndarray, numeric: np.ndarray, lines: np.ndarray, label: str
+) -> tuple[np.ndarray, list[RowError]]:
     parsed = pd.to_datetime(
         pd.Series(values, dtype=object), utc=True, format="ISO8601", errors="coerce"
     )
-    bad = np.flatnonzero(parsed.isna().to_numpy())
+    bad = parsed.isna().to_numpy() | numeric
     errors = [
         RowError(
-            int(raw.lines[i]), label, f"{values[i]!r} is not an ISO 8601 date or an epoch number"
+            int(lines[i]),
+            label,
+            f"{values[i]!r} is an epoch number, but the first row of this file is an ISO 8601 date"
+            if numeric[i]
+            else f"{values[i]!r} is not an ISO 8601 date",
         )
-        for i in bad
+        for i in np.flatnonzero(bad)
     ]
-    micros = parsed.fillna(pd.Timestamp(0, tz="UTC")).dt.as_unit("us").astype("int64")
+    micros = parsed.where(~bad, pd.Timestamp(0, tz="UTC")).dt.as_unit("us").astype("int64")
     return micros.to_numpy(dtype=np.int64), errors

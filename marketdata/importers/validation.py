@@ -65,18 +65,27 @@ def _duplicate_errors(batch: CandleBatch) -> list[RowError]:
     return errors
 
 
-def validate(batch: CandleBatch, timeframe: Timeframe) -> CandleBatch:
-    """The valid rows of `batch`, with every rejected row added to its rejects."""
+def validate(
+    batch: CandleBatch, timeframe: Timeframe, labels: dict[str, str] | None = None
+) -> CandleBatch:
+    """The valid rows of `batch`, with every rejected row added to its rejects.
+
+    `labels` maps a field to the column name the user knows (the file's header), so
+    errors name columns the way the parser's errors do.
+    """
+    labels = labels or {}
     errors: list[RowError] = []
     bad = np.zeros(len(batch), dtype=bool)
     for mask, field, reason in _rule_errors(batch, timeframe):
         if mask.any():
             bad |= mask
-            errors.extend(RowError(int(line), field, reason) for line in batch.line[mask])
+            label = labels.get(field, field)
+            errors.extend(RowError(int(line), label, reason) for line in batch.line[mask])
     duplicates = _duplicate_errors(batch)
     if duplicates:
         bad |= np.isin(batch.line, [e.line for e in duplicates])
-        errors.extend(duplicates)
+        label = labels.get("timestamp", "timestamp")
+        errors.extend(RowError(e.line, label, e.reason) for e in duplicates)
     valid = batch.select(~bad) if errors else batch
     valid.rejects = sorted(batch.rejects + errors, key=lambda e: (e.line, e.field))
     return valid

@@ -45,14 +45,16 @@ def test_password_hashes_never_enter_the_audit_trail(django_user_model):
 
 
 @pytest.mark.django_db
-def test_home_page_lists_stored_series(client, tmp_path):
+def test_home_page_lists_stored_series_to_signed_in_users_only(client, tmp_path, analyst):
     from marketdata.sample_data import kline_rows
     from marketdata.services import import_candles
 
     path = tmp_path / "k.csv"
     path.write_bytes(kline_rows(1_704_067_200_000, 3_600_000, 24, 100.0, seed=1))
     import_candles(path, symbol="ETHUSDT", timeframe="1h")
+    anonymous = client.get("/")
+    assert anonymous.status_code == 200 and b"ETHUSDT" not in anonymous.content
+    assert b"/admin/" in anonymous.content and b"/api/docs/" in anonymous.content
+    client.force_login(analyst)
     page = client.get("/")
-    assert page.status_code == 200
     assert b"ETHUSDT" in page.content and b"<td>24</td>" in page.content
-    assert b"/admin/" in page.content and b"/api/docs/" in page.content

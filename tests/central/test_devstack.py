@@ -105,6 +105,7 @@ def test_run_starts_everything_stops_cleanly_and_keeps_data(state_dir, tmp_path)
     assert status == 0, log[-3000:]
     assert "demo operator user: operator /" in log and "demo analyst  user: analyst /" in log
     assert "8784 new" in log
+    assert "export DEBUG=true DATABASE_URL=" in log
     assert not _port_open(first.web_port) and not _port_open(first.redis_port)
     leftovers = subprocess.run(["pgrep", "-f", str(state)], capture_output=True, text=True)
     remaining = leftovers.stdout.split()
@@ -119,6 +120,6 @@ def test_run_starts_everything_stops_cleanly_and_keeps_data(state_dir, tmp_path)
     finally:
         assert second.interrupt() == 0
     log = (tmp_path / "second.log").read_text()
-    assert "(exists)" in log and "0 new, 8784 already stored" in log
+    assert "operator (exists; password as set)" in log and "0 new, 8784 already stored" in log
     assert second_start < 60, f"second start took {second_start:.0f} s"
     assert first_start > 0

@@ -370,3 +370,32 @@ def test_bad_token_is_refused(client_with_bad_token):
 def client_with_bad_token(anon_client):
     anon_client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
     return anon_client
+
+
+def test_series_without_candles_answers_an_empty_range(analyst_client):
+    get_or_create_series("SOLUSDT", "1h")
+    response = analyst_client.get(candles_url("SOLUSDT", "1h"))
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["count"], body["downsampled"], body["bucket_seconds"]) == (0, False, 3600)
+    assert body["candles"] == []
+
+
+def test_sync_runs_filter_by_normalised_symbol_and_trigger(operator_client):
+    from datetime import UTC, datetime
+
+    from marketdata.models import SyncRun
+    from marketdata.services import get_or_create_symbol
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    for name, trigger in (("SOLUSDT", "api"), ("SOLUSDT", "schedule"), ("ETHUSDT", "api")):
+        SyncRun.objects.create(
+            symbol=get_or_create_symbol(name), timeframe="1h", start=start, trigger=trigger
+        )
+    url = reverse("marketdata-sync-runs")
+    by_symbol = operator_client.get(url, {"symbol": "sol/usdt"}).json()
+    assert by_symbol["count"] == 2
+    both = operator_client.get(url, {"symbol": "solusdt", "trigger": "api"}).json()
+    assert [r["trigger"] for r in both["results"]] == ["api"]
+    bad = operator_client.get(url, {"trigger": "sometimes"})
+    assert bad.status_code == 400 and "trigger" in bad.json()

@@ -82,11 +82,11 @@ def test_json_output_of_a_good_file(tmp_path):
 def test_text_output_lists_counts_and_rejects(tmp_path):
     out = import_command(write(tmp_path, bad_kline_file()), "--skip-invalid")
     assert out.splitlines() == [
-        "inserted 4, updated 0, unchanged 0, rejected 7",
+        "inserted 4, updated 0, skipped 0 (already stored, unchanged), rejected 7",
         "  rejected line 3, field high: high is below max(open, close)",
         "  rejected line 5, field low: 'abc' is not a number",
-        "  rejected line 6, field timestamp: duplicate timestamp, first seen on line 1",
-        "  rejected line 7, field timestamp: not the open time of a 1m candle",
+        "  rejected line 6, field open_time: duplicate timestamp, first seen on line 1",
+        "  rejected line 7, field open_time: not the open time of a 1m candle",
         "  rejected line 8, field volume: negative volume",
         "  rejected line 9, field row: expected 12 columns, found 11",
         "  rejected line 10, field row: empty line",
@@ -142,10 +142,24 @@ def test_json_output_of_an_unusable_request(tmp_path, data, names, message):
 
 
 @pytest.mark.django_db
-def test_without_json_a_rejected_file_prints_nothing(tmp_path):
-    error, out = failing_import(write(tmp_path, bad_kline_file()))
-    assert str(error).startswith(BAD_FILE_MESSAGE)
-    assert out == ""
+def test_without_json_a_rejected_file_lists_every_reject_on_stderr(tmp_path):
+    err = StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command(
+            "import_candles",
+            write(tmp_path, bad_kline_file()),
+            "--symbol",
+            "BTCUSDT",
+            "--timeframe",
+            "1m",
+            stdout=StringIO(),
+            stderr=err,
+        )
+    assert str(caught.value).startswith(BAD_FILE_MESSAGE)
+    listed = err.getvalue().splitlines()
+    assert len(listed) == len(BAD_FILE_REJECTS) == 7  # all of them, not the first five
+    assert listed[-1] == "  rejected line 10, field row: empty line"
+    assert table_counts() == (0, 0, 0)
 
 
 def test_unknown_format_option_is_refused(tmp_path):

@@ -243,7 +243,7 @@ def test_ohlcv_fractional_epoch_is_not_truncated_into_a_valid_time(tmp_path):
     with pytest.raises(ImportRejected) as caught:
         import_candles(write(tmp_path, "d.csv", data), symbol="BTCUSDT", timeframe="1m")
     assert [e.as_dict() for e in caught.value.errors] == [
-        {"line": 3, "field": "timestamp", "reason": "not the open time of a 1m candle"}
+        {"line": 3, "field": "Date", "reason": "not the open time of a 1m candle"}
     ]
 
 
@@ -385,7 +385,7 @@ def test_timestamps_must_open_a_candle_of_the_timeframe(tmp_path, timeframe, goo
         write(tmp_path, "d.csv", data), symbol="BTCUSDT", timeframe=timeframe, skip_invalid=True
     )
     assert [e.as_dict() for e in result.rejects] == [
-        {"line": 3, "field": "timestamp", "reason": f"not the open time of a {timeframe} candle"}
+        {"line": 3, "field": "Date", "reason": f"not the open time of a {timeframe} candle"}
     ]
     assert stored(timeframe=timeframe)["timestamp"].tolist() == [us(good)]
 
@@ -393,15 +393,15 @@ def test_timestamps_must_open_a_candle_of_the_timeframe(tmp_path, timeframe, goo
 @pytest.mark.parametrize(
     ("cells", "field_name", "reason"),
     [
-        ("10,12,9,11,-1", "volume", "negative volume"),
-        ("0,12,9,11,1", "open", "price must be greater than 0"),
-        ("nan,12,9,11,1", "open", "not a finite number"),
-        ("10,inf,9,11,1", "high", "not a finite number"),
-        ("10,12,11,10.5,1", "low", "low is above min(open, close)"),
-        ("10,10.5,9,11,1", "high", "high is below max(open, close)"),
+        ("10,12,9,11,-1", "Volume", "negative volume"),
+        ("0,12,9,11,1", "Open", "price must be greater than 0"),
+        ("nan,12,9,11,1", "Open", "not a finite number"),
+        ("10,inf,9,11,1", "High", "not a finite number"),
+        ("10,12,11,10.5,1", "Low", "low is above min(open, close)"),
+        ("10,10.5,9,11,1", "High", "high is below max(open, close)"),
     ],
 )
-def test_each_price_rule_names_its_field(tmp_path, cells, field_name, reason):
+def test_each_price_rule_names_its_column_as_the_header_does(tmp_path, cells, field_name, reason):
     data = ohlcv("Date,Open,High,Low,Close,Volume", [f"2024-01-01T00:00:00Z,{cells}"])
     with pytest.raises(ImportRejected) as caught:
         import_candles(write(tmp_path, "d.csv", data), symbol="BTCUSDT", timeframe="1m")
@@ -568,3 +568,47 @@ def test_symbol_is_normalised(tmp_path, raw, name, base, quote):
     assert (symbol.name, symbol.base_asset, symbol.quote_asset) == (name, base, quote)
     series = CandleSeries.objects.get()
     assert (series.symbol_id, series.timeframe, series.source) == (symbol.pk, "1m", "vision")
+
+
+def test_epoch_row_in_an_iso_file_is_rejected_saying_why(tmp_path):
+    data = ohlcv(
+        "Date,Open,High,Low,Close,Volume",
+        ["2024-01-01T00:00:00Z,10,12,9,11,1", f"{T0_MS + 60_000},10,12,9,11,1"],
+    )
+    result = import_candles(
+        write(tmp_path, "d.csv", data), symbol="BTCUSDT", timeframe="1m", skip_invalid=True
+    )
+    assert [e.as_dict() for e in result.rejects] == [
+        {
+            "line": 3,
+            "field": "Date",
+            "reason": f"'{T0_MS + 60_000}' is an epoch number, but the first row of this file is "
+            "an ISO 8601 date",
+        }
+    ]
+    assert result.inserted == 1
+
+
+def test_iso_row_in_an_epoch_file_is_rejected_and_the_epoch_rows_kept(tmp_path):
+    data = ohlcv(
+        "Date,Open,High,Low,Close,Volume",
+        [
+            f"{T0_MS},10,12,9,11,1",
+            "2024-01-01T00:01:00Z,10,12,9,11,1",
+            f"{T0_MS + 120_000},10,12,9,11,1",
+        ],
+    )
+    result = import_candles(
+        write(tmp_path, "d.csv", data), symbol="BTCUSDT", timeframe="1m", skip_invalid=True
+    )
+    assert [(e.line, e.field) for e in result.rejects] == [(3, "Date")]
+    assert "is not an epoch number like the first row" in result.rejects[0].reason
+    assert result.inserted == 2
+
+
+def test_trailing_blank_lines_are_not_rows(tmp_path):
+    rows = klines(3, seed=4)
+    result = import_candles(
+        write(tmp_path, "k.csv", rows + b"\n\n  \n"), symbol="BTCUSDT", timeframe="1m"
+    )
+    assert (result.inserted, result.rejected) == (3, 0)

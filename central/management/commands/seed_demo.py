@@ -12,10 +12,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         for account, created in ensure_demo_users():
-            state = "created" if created else "exists"
-            self.stdout.write(
-                f"demo {account.role:<8} user: {account.username} / {account.password} ({state})"
-            )
+            if created:
+                login = f"{account.username} / {account.password} (created)"
+            else:  # its password may have been changed since: do not show a stale one
+                login = f"{account.username} (exists; password as set)"
+            self.stdout.write(f"demo {account.role:<8} user: {login}")
         for name, symbol, timeframe, *_ in SAMPLES:
             result = import_candles(SAMPLE_DIR / name, symbol=symbol, timeframe=timeframe)
             self.stdout.write(

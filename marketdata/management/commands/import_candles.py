@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from marketdata.importers.errors import ImportFileError, ImportRejected
 from marketdata.importers.formats import FORMATS
 from marketdata.models import DEFAULT_SOURCE
-from marketdata.services import InvalidParameter, import_candles
+from marketdata.services import ImportResult, InvalidParameter, import_candles
 
 
 class Command(BaseCommand):
@@ -43,18 +43,11 @@ class Command(BaseCommand):
             )
         except ImportRejected as exc:
             if options["json"]:
-                self.stdout.write(
-                    json.dumps(
-                        {
-                            "error": str(exc),
-                            "inserted": 0,
-                            "updated": 0,
-                            "skipped": 0,
-                            "rejected": len({e.line for e in exc.errors}),
-                            "rejects": [e.as_dict() for e in exc.errors],
-                        }
-                    )
-                )
+                report = ImportResult(rejects=exc.errors).as_dict()
+                self.stdout.write(json.dumps({"error": str(exc), **report}))
+            else:
+                for reject in exc.errors:
+                    self.stderr.write(f"  rejected {reject}")
             raise CommandError(str(exc)) from None
         except (InvalidParameter, ImportFileError) as exc:
             if options["json"]:
@@ -65,7 +58,7 @@ class Command(BaseCommand):
             return
         self.stdout.write(
             f"inserted {result.inserted}, updated {result.updated}, "
-            f"unchanged {result.skipped}, rejected {result.rejected}"
+            f"skipped {result.skipped} (already stored, unchanged), rejected {result.rejected}"
         )
         for reject in result.rejects:
             self.stdout.write(f"  rejected {reject}")
