@@ -346,8 +346,10 @@ def run_platform(host: str, port: int) -> int:
         }
         log(f"Central is up: http://{host}:{port}/  (admin at /admin/, API at /api/)")
         log("to run manage.py against it from another shell:")
-        log(f"  export DEBUG=true DATABASE_URL='{urls['DATABASE_URL']}' "
-            f"REDIS_URL='{urls['REDIS_URL']}'")
+        log(
+            f"  export DEBUG=true DATABASE_URL='{urls['DATABASE_URL']}' "
+            f"REDIS_URL='{urls['REDIS_URL']}'"
+        )
         log("press Ctrl-C to stop the web server, worker, beat and the embedded servers")
         return supervise(processes)
 

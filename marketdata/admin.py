@@ -1,25 +1,76 @@
-from datetime import datetime
+"""The market-data admin.
 
+Operators (the 'sync market data' permission) see all of it, add and edit symbols and
+watched series, and queue syncs. Candles, their series and sync runs are history that
+only imports and syncs write: read-only here.
+"""
+
+from collections.abc import Callable
+from functools import partial
+
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.text import Truncator
 
 from central.admin_mixins import ReadOnlyAdminMixin
 from marketdata.models import CandleRecord, CandleSeries, Symbol, SyncRun, WatchedSymbol
 from marketdata.selectors import can_sync_market_data
-from marketdata.services import InvalidParameter, request_sync
-from marketdata.sync import watched_sync_start
+from marketdata.services import InvalidParameter, normalise_symbol, request_sync
+from marketdata.sync import queue_watched_sync
+
+ERROR_PREVIEW_CHARS = 80
+
+
+def _may_sync(request: HttpRequest) -> bool:
+    return can_sync_market_data(request.user)
+
+
+class OperatorsMayViewMixin:
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _may_sync(request) or super().has_view_permission(request, obj)
+
+
+class SymbolForm(forms.ModelForm):
+    class Meta:
+        model = Symbol
+        fields = ("name", "base_asset", "quote_asset", "is_active")
+
+    def clean_name(self) -> str:
+        # The spelling syncs and imports use: 'btc/usdt' saved as typed would be a
+        # second symbol beside the BTCUSDT a sync creates.
+        try:
+            return normalise_symbol(self.cleaned_data["name"])
+        except InvalidParameter as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 @admin.register(Symbol)
-class SymbolAdmin(admin.ModelAdmin):
+class SymbolAdmin(OperatorsMayViewMixin, admin.ModelAdmin):
+    """Operators add here the symbols they then watch. A saved symbol keeps its name:
+    its series, candles and runs point at the row, so a rename would relabel them."""
+
+    form = SymbolForm
     list_display = ("name", "base_asset", "quote_asset", "is_active", "created_at")
     list_filter = ("is_active", "quote_asset")
     search_fields = ("name", "base_asset", "quote_asset")
 
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
+        return ("name",) if obj is not None else ()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _may_sync(request) or super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _may_sync(request) or super().has_change_permission(request, obj)
+
 
 @admin.register(CandleSeries)
-class CandleSeriesAdmin(admin.ModelAdmin):
+class CandleSeriesAdmin(OperatorsMayViewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: deleting a series would orphan its candles (they have no database
+    foreign key to it), and editing its symbol, timeframe or source would relabel them."""
+
     list_display = (
         "symbol",
         "timeframe",
@@ -31,11 +82,11 @@ class CandleSeriesAdmin(admin.ModelAdmin):
     )
     list_filter = ("timeframe", "source")
     search_fields = ("symbol__name",)
-    readonly_fields = ("first_timestamp", "last_timestamp", "candle_count", "updated_at")
+    list_select_related = ("symbol",)
 
 
 @admin.register(CandleRecord)
-class CandleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CandleAdmin(OperatorsMayViewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: candles change only through imports and syncs, which keep series exact.
 
     A list without detail pages: looking one candle up by the view's derived key would
@@ -61,12 +112,8 @@ class CandleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = None
 
 
-def _may_sync(request: HttpRequest) -> bool:
-    return can_sync_market_data(request.user)
-
-
 @admin.register(WatchedSymbol)
-class WatchedSymbolAdmin(admin.ModelAdmin):
+class WatchedSymbolAdmin(OperatorsMayViewMixin, admin.ModelAdmin):
     """Operators choose here which series the beat schedule keeps in sync."""
 
     list_display = ("symbol", "timeframe", "history_start", "is_enabled", "last_synced_at")
@@ -76,9 +123,6 @@ class WatchedSymbolAdmin(admin.ModelAdmin):
     actions = ("sync_now",)
 
     # Scheduling syncs is what the 'sync market data' permission grants (operators).
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return _may_sync(request) or super().has_view_permission(request, obj)
-
     def has_add_permission(self, request: HttpRequest) -> bool:
         return _may_sync(request) or super().has_add_permission(request)
 
@@ -93,16 +137,20 @@ class WatchedSymbolAdmin(admin.ModelAdmin):
 
     @admin.action(description="Sync now", permissions=["sync"])
     def sync_now(self, request: HttpRequest, queryset: QuerySet[WatchedSymbol]) -> None:
+        """Queue each series from where it stands, as the schedule would; a series with
+        a run already pending or running is skipped, as the schedule skips it."""
         _queue_syncs(
             self,
             request,
             [
                 (
                     str(watched),
-                    watched.symbol.name,
-                    watched.timeframe,
-                    watched_sync_start(watched),
-                    None,
+                    partial(
+                        queue_watched_sync,
+                        watched,
+                        trigger=SyncRun.Trigger.ADMIN,
+                        user=request.user,
+                    ),
                 )
                 for watched in queryset.select_related("symbol")
             ],
@@ -110,7 +158,7 @@ class WatchedSymbolAdmin(admin.ModelAdmin):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SyncRunAdmin(OperatorsMayViewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The record of every sync; read-only, with a re-run action that queues a new run."""
 
     list_display = (
@@ -126,6 +174,7 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "gaps_found",
         "gaps_filled",
         "retries",
+        "short_error",
         "requested_by",
         "created_at",
         "finished_at",
@@ -136,11 +185,13 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = ("rerun",)
 
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return _may_sync(request) or super().has_view_permission(request, obj)
-
     def has_sync_permission(self, request: HttpRequest) -> bool:
         return _may_sync(request)
+
+    @admin.display(description="error")
+    def short_error(self, run: SyncRun) -> str:
+        """The start of the error; the run's page shows all of it."""
+        return Truncator(run.error).chars(ERROR_PREVIEW_CHARS)
 
     @admin.action(description="Re-run (queue a new sync with the same range)", permissions=["sync"])
     def rerun(self, request: HttpRequest, queryset: QuerySet[SyncRun]) -> None:
@@ -148,7 +199,18 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self,
             request,
             [
-                (f"run #{run.pk}", run.symbol.name, run.timeframe, run.start, run.end)
+                (
+                    f"run #{run.pk}",
+                    partial(
+                        request_sync,
+                        run.symbol.name,
+                        run.timeframe,
+                        run.start,
+                        run.end,
+                        trigger=SyncRun.Trigger.ADMIN,
+                        user=request.user,
+                    ),
+                )
                 for run in queryset.select_related("symbol")
             ],
         )
@@ -157,22 +219,30 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 def _queue_syncs(
     model_admin: admin.ModelAdmin,
     request: HttpRequest,
-    wanted: list[tuple[str, str, str, datetime, datetime | None]],
+    wanted: list[tuple[str, Callable[[], SyncRun | None]]],
 ) -> None:
-    """Queue (label, symbol, timeframe, start, end) syncs through the one service."""
-    queued, refused = [], []
-    for label, symbol, timeframe, start, end in wanted:
+    """Queue each (label, queue) and tell the operator what was queued, what was skipped
+    (queue returned None: a run is already pending or running) and what was refused."""
+    queued, skipped, refused = [], [], []
+    for label, queue in wanted:
         try:
-            run = request_sync(
-                symbol, timeframe, start, end, trigger=SyncRun.Trigger.ADMIN, user=request.user
-            )
+            run = queue()
         except InvalidParameter as exc:
             refused.append(f"{label}: {exc}")
         else:
-            queued.append(f"#{run.pk}")
+            if run is None:
+                skipped.append(label)
+            else:
+                queued.append(f"#{run.pk}")
     if queued:
         model_admin.message_user(
             request, f"Queued {len(queued)} sync run(s): {', '.join(queued)}.", messages.SUCCESS
+        )
+    if skipped:
+        model_admin.message_user(
+            request,
+            f"Not queued, a sync is already pending or running for: {', '.join(skipped)}.",
+            messages.WARNING,
         )
     for problem in refused:
         model_admin.message_user(request, f"Not queued, {problem}", messages.ERROR)

@@ -12,10 +12,11 @@ import pandas as pd
 import psycopg
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from marketdata import pgcopy, timescale
 from marketdata.models import DEFAULT_SOURCE, CandleSeries, Symbol, SyncRun, WatchedSymbol
+from marketdata.progress import FINAL_STATUSES, sync_run_message
 from marketdata.timeframes import get_timeframe
 
 CANDLE_FIELDS = ("open", "high", "low", "close", "volume", "quote_volume", "trade_count")
@@ -203,9 +204,15 @@ def candle_range(
     OHLC-correct buckets (first open, highest high, lowest low, last close, summed
     volume) aligned to _BUCKET_ORIGIN; a bucket is labelled by its aligned open time."""
     timeframe = get_timeframe(series.timeframe)
-    start = start or series.first_timestamp or _FAR_PAST
-    end = end or (series.last_timestamp + timeframe.delta if series.last_timestamp else _FAR_FUTURE)
     keys = ("timestamp", *OHLCV)
+    if series.first_timestamp is None:  # nothing stored: an empty range, not a huge bucket
+        empty = candle_arrays(series, _FAR_PAST, _FAR_PAST, OHLCV)
+        return CandleRange(timeframe.seconds, False, empty)
+    # Buckets are sized for the data that exists inside the asked range, not the range.
+    start = max(start or _FAR_PAST, series.first_timestamp)
+    end = min(end or _FAR_FUTURE, series.last_timestamp + timeframe.delta)
+    if end <= start:
+        return CandleRange(timeframe.seconds, False, candle_arrays(series, start, start, OHLCV))
     if timeframe.is_calendar_month:
         arrays = candle_arrays(series, start, end, OHLCV)
         if len(arrays["timestamp"]) <= max_points:
@@ -228,7 +235,17 @@ def candle_range(
 
 
 def watched_symbols_due() -> QuerySet[WatchedSymbol]:
-    return WatchedSymbol.objects.filter(is_enabled=True).select_related("symbol")
+    """Enabled watches of active symbols, each annotated with `last_stored`: the open time
+    of its series' last stored candle (None while the series is empty or absent), from
+    which the schedule tells whether a new candle can have closed since."""
+    last_stored = CandleSeries.objects.filter(
+        symbol_id=OuterRef("symbol_id"), timeframe=OuterRef("timeframe"), source=DEFAULT_SOURCE
+    ).values("last_timestamp")[:1]
+    return (
+        WatchedSymbol.objects.filter(is_enabled=True, symbol__is_active=True)
+        .select_related("symbol")
+        .annotate(last_stored=Subquery(last_stored))
+    )
 
 
 def sync_runs_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[SyncRun]:
@@ -239,15 +256,15 @@ def sync_runs_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[SyncRun]:
 
 
 def sync_run_snapshot(run_id: int) -> dict | None:
-    run = SyncRun.objects.select_related("symbol").filter(pk=run_id).first()
+    """The run's current state: the first message a watcher of its progress receives,
+    shaped like every later one (see marketdata.progress)."""
+    run = SyncRun.objects.select_related("symbol", "requested_by").filter(pk=run_id).first()
     if run is None:
         return None
-    return {
-        "id": run.pk,
-        "symbol": run.symbol.name,
-        "timeframe": run.timeframe,
-        "status": run.status,
-        "rows_inserted": run.rows_inserted,
-        "rows_updated": run.rows_updated,
-        "error": run.error,
-    }
+    if run.status == SyncRun.Status.PENDING:
+        phase, progress = "pending", 0.0
+    elif run.status in FINAL_STATUSES:
+        phase, progress = "finished", 1.0
+    else:
+        phase, progress = None, None
+    return sync_run_message(run, phase=phase, progress=progress)

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 
 from marketdata import selectors
+from marketdata.api.serializers import SyncRunSerializer
 from marketdata.binance_client import (
     MAX_KLINES_PER_REQUEST,
     BinanceError,
@@ -30,7 +32,7 @@ from marketdata.binance_client import (
 from marketdata.importers.batch import CandleBatch
 from marketdata.importers.validation import validate
 from marketdata.models import DEFAULT_SOURCE, CandleSeries, SyncRun, WatchedSymbol
-from marketdata.progress import publish_sync_progress
+from marketdata.progress import DOWNLOAD_SHARE, publish_sync_progress, sync_run_message
 from marketdata.services import (
     InvalidParameter,
     create_sync_run,
@@ -146,10 +148,17 @@ _GAPS_SQL = """
 """
 
 
-def find_gaps(series: CandleSeries, tf: Timeframe, first: datetime, stop: datetime) -> list[Gap]:
-    """Holes in the stored series among candle opens in [first, stop); one query."""
+def find_gaps(
+    series: CandleSeries | None, tf: Timeframe, first: datetime, stop: datetime
+) -> list[Gap]:
+    """Holes in the stored series among candle opens in [first, stop); one query.
+
+    No series (nothing was ever stored) is one hole over the whole range.
+    """
     if first >= stop:
         return []
+    if series is None:
+        return [Gap(first, stop)]
     with connection.cursor() as cursor:
         cursor.execute(
             _GAPS_SQL,
@@ -173,13 +182,19 @@ PROGRESS_FIELDS = (
 
 
 class _SyncJob:
-    """The work of one run; its counters live on the run and are saved chunk by chunk."""
+    """The work of one run; its counters live on the run and are saved chunk by chunk.
+
+    Progress runs from 0 to DOWNLOAD_SHARE over the download and on to 1 over the
+    holes refetched after it, so it never goes back when the gap pass starts.
+    """
 
     def __init__(self, run: SyncRun, client: BinanceKlineClient):
         self.run = run
         self.client = client
         self.tf = get_timeframe(run.timeframe)
-        self.series = get_or_create_series(run.symbol.name, run.timeframe, run.source)
+        # Created with the first candle stored: a run that stores nothing (an unknown
+        # symbol, a range Binance has no candles for) leaves no empty series behind.
+        self.series = selectors.find_series(run.symbol.name, run.timeframe, run.source)
         self.now_ms = to_ms(timezone.now())
         # Candles opening at or after the current candle's open have not closed yet.
         last_closed_stop = floor_open(self.now_ms, self.tf)
@@ -192,18 +207,27 @@ class _SyncJob:
     def execute(self) -> None:
         if self.first_ms >= self.stop_ms:
             return
-        self.download(self.resume_ms(), self.stop_ms, phase="download")
+        span = self.stop_ms - self.first_ms
+        self.download(
+            self.resume_ms(),
+            self.stop_ms,
+            phase="download",
+            progress_at=lambda cursor: DOWNLOAD_SHARE * (cursor - self.first_ms) / span,
+        )
         self.fill_gaps()
 
     def resume_ms(self) -> int:
         """Begin after the last stored candle: what is stored before it, gap search covers."""
-        last = self.series.last_timestamp
+        last = self.series.last_timestamp if self.series else None
         if last is None:
             return self.first_ms
         return max(self.first_ms, next_open(to_ms(last), self.tf))
 
-    def download(self, start_ms: int, stop_ms: int, *, phase: str) -> None:
-        """Fetch and store closed candles opening in [start_ms, stop_ms), chunk by chunk."""
+    def download(
+        self, start_ms: int, stop_ms: int, *, phase: str, progress_at: Callable[[int], float]
+    ) -> None:
+        """Fetch and store closed candles opening in [start_ms, stop_ms), chunk by chunk;
+        `progress_at` turns the position reached into the run's progress."""
         cursor = start_ms
         while cursor < stop_ms:
             klines = self.client.fetch_klines(
@@ -219,7 +243,7 @@ class _SyncJob:
             if usable:
                 self.store(usable)
                 cursor = next_open(usable[-1].open_time, self.tf)
-            self.report(phase, cursor)
+            self.report(phase, progress_at(cursor))
             if not usable or len(klines) < MAX_KLINES_PER_REQUEST:
                 break  # Binance has nothing more in the range
 
@@ -234,6 +258,10 @@ class _SyncJob:
                 len(batch.rejects),
                 batch.rejects[0],
             )
+        if len(batch) == 0:
+            return
+        if self.series is None:
+            self.series = get_or_create_series(self.run.symbol.name, self.tf.code, self.run.source)
         counts = upsert_candles(self.series, batch)
         self.run.rows_inserted += counts.inserted
         self.run.rows_updated += counts.updated
@@ -242,15 +270,26 @@ class _SyncJob:
         first, stop = from_ms(self.first_ms), from_ms(self.stop_ms)
         gaps = find_gaps(self.series, self.tf, first, stop)
         self.run.gaps_found = len(gaps)
+        missing = sum(to_ms(gap.end) - to_ms(gap.start) for gap in gaps)
+        refetched = 0
         for gap in gaps:
-            self.download(to_ms(gap.start), to_ms(gap.end), phase="gaps")
+            start, end = to_ms(gap.start), to_ms(gap.end)
+            self.download(
+                start,
+                end,
+                phase="gaps",
+                progress_at=lambda cursor, before=refetched, start=start: (
+                    DOWNLOAD_SHARE + (1 - DOWNLOAD_SHARE) * (before + cursor - start) / missing
+                ),
+            )
+            refetched += end - start
         # One refetch per hole: what is still missing, Binance does not have.
         remaining = find_gaps(self.series, self.tf, first, stop) if gaps else []
         self.run.unfilled_gaps = [gap.as_dict() for gap in remaining]
         self.run.gaps_filled = sum(
             1 for gap in gaps if not any(gap.overlaps(hole) for hole in remaining)
         )
-        self.report("gaps", self.stop_ms)
+        self.report("gaps", 1.0)
 
     def copy_client_stats(self) -> None:
         stats = self.client.stats
@@ -258,48 +297,22 @@ class _SyncJob:
         self.run.retries = self._base[1] + stats.retries
         self.run.max_weight_used = max(self.run.max_weight_used, stats.max_weight)
 
-    def report(self, phase: str, cursor_ms: int) -> None:
+    def report(self, phase: str, progress: float) -> None:
         """Save the counters (progress survives a crash) and tell whoever is watching."""
         self.copy_client_stats()
         self.run.save(update_fields=PROGRESS_FIELDS)
-        span = max(self.stop_ms - self.first_ms, 1)
-        done = min(max(cursor_ms - self.first_ms, 0) / span, 1.0)
-        _publish(self.run, phase=phase, progress=round(done, 4))
+        _publish(self.run, phase=phase, progress=round(min(progress, 1.0), 4))
 
 
 def run_summary(run: SyncRun) -> dict:
-    """The run as plain JSON values: the task's result, the command's --json output."""
-
-    def iso(moment: datetime | None) -> str | None:
-        return moment.isoformat() if moment else None
-
-    return {
-        "id": run.pk,
-        "symbol": run.symbol.name,
-        "timeframe": run.timeframe,
-        "source": run.source,
-        "start": iso(run.start),
-        "end": iso(run.end),
-        "status": run.status,
-        "trigger": run.trigger,
-        "rows_inserted": run.rows_inserted,
-        "rows_updated": run.rows_updated,
-        "gaps_found": run.gaps_found,
-        "gaps_filled": run.gaps_filled,
-        "unfilled_gaps": run.unfilled_gaps,
-        "requests_made": run.requests_made,
-        "retries": run.retries,
-        "max_weight_used": run.max_weight_used,
-        "error": run.error,
-        "started_at": iso(run.started_at),
-        "finished_at": iso(run.finished_at),
-    }
+    """The run as the REST API shows it: the task's result, the command's --json output."""
+    return dict(SyncRunSerializer(run).data)
 
 
-def _publish(run: SyncRun, **extra: object) -> None:
+def _publish(run: SyncRun, *, phase: str, progress: float) -> None:
     # Progress is a courtesy to watchers: a channel-layer hiccup must not fail the sync.
     try:
-        publish_sync_progress(run.pk, {**run_summary(run), **extra})
+        publish_sync_progress(run.pk, sync_run_message(run, phase=phase, progress=progress))
     except Exception:
         logger.warning("could not publish progress of sync run %s", run.pk, exc_info=True)
 
@@ -332,7 +345,7 @@ def _claim(run_id: int) -> SyncRun | None:
         run.started_at = run.started_at or timezone.now()
         run.error = ""
         run.save(update_fields=("status", "started_at", "error"))
-    return SyncRun.objects.select_related("symbol").get(pk=run_id)
+    return SyncRun.objects.select_related("symbol", "requested_by").get(pk=run_id)
 
 
 def _finish(run: SyncRun, status: str, error: str = "") -> None:
@@ -345,11 +358,11 @@ def _finish(run: SyncRun, status: str, error: str = "") -> None:
         WatchedSymbol.objects.filter(symbol_id=run.symbol_id, timeframe=run.timeframe).update(
             last_synced_at=run.finished_at
         )
-    _publish(run, phase="finished")
+    _publish(run, phase="finished", progress=1.0)
 
 
 def _current_state(run_id: int) -> dict:
-    run = SyncRun.objects.select_related("symbol").filter(pk=run_id).first()
+    run = SyncRun.objects.select_related("symbol", "requested_by").filter(pk=run_id).first()
     return run_summary(run) if run else {"id": run_id, "status": "missing"}
 
 
@@ -399,7 +412,15 @@ def create_manual_run(
 
 
 def watched_sync_start(watched: WatchedSymbol) -> datetime:
-    """Where a watched series' next sync begins: its last stored candle, else its history."""
+    """Where a watched series' next sync begins: its last stored candle, else its history.
+
+    A run searches for holes within its own range, so a watched series' run (scheduled
+    or "Sync now") looks only from its last stored candle on. Holes before it, such as
+    one Binance has no candles for, recorded as unfilled by the run that found it, are
+    not searched, refetched and recorded again by every scheduled run. Rechecking older
+    history takes a run with an explicit range (API, command, admin re-run), whose gap
+    search covers the whole range it asks for.
+    """
     series = selectors.find_series(watched.symbol.name, watched.timeframe)
     if series is not None and series.last_timestamp is not None:
         return series.last_timestamp
@@ -416,29 +437,52 @@ def has_active_run(watched: WatchedSymbol) -> bool:
     ).exists()
 
 
-def _queue_watched(watched: WatchedSymbol) -> SyncRun | None:
+def queue_watched_sync(
+    watched: WatchedSymbol, *, trigger: str, user: AbstractBaseUser | None = None
+) -> SyncRun | None:
+    """Queue a sync of the watched series from watched_sync_start; None when one is
+    already pending or running for it. Raises InvalidParameter like request_sync."""
     with transaction.atomic():
-        # The row lock makes two overlapping beat ticks queue a series once, not twice.
+        # The row lock makes two overlapping requests (beat ticks, a tick and an
+        # operator's "Sync now") queue the series once, not twice.
         locked = WatchedSymbol.objects.select_for_update().filter(pk=watched.pk).first()
         if locked is None or has_active_run(watched):
             return None
-        try:
-            return request_sync(
-                watched.symbol.name,
-                watched.timeframe,
-                watched_sync_start(watched),
-                trigger=SyncRun.Trigger.SCHEDULE,
-            )
-        except InvalidParameter as exc:
-            logger.warning("watched symbol %s not queued: %s", watched, exc)
-            return None
+        return request_sync(
+            watched.symbol.name,
+            watched.timeframe,
+            watched_sync_start(watched),
+            trigger=trigger,
+            user=user,
+        )
+
+
+def new_candle_may_have_closed(last_stored: datetime | None, timeframe: str) -> bool:
+    """Whether a candle after the last stored one can have closed by now.
+
+    The candle after the one opening at `last_stored` closes one timeframe after that
+    one's close, and a sync stores a candle as soon as its close time has passed: until
+    then a run could only find nothing new.
+    """
+    if last_stored is None:
+        return True
+    tf = get_timeframe(timeframe)
+    next_close = next_open(next_open(to_ms(last_stored), tf), tf)
+    return to_ms(timezone.now()) >= next_close
 
 
 def queue_watched_symbols() -> list[int]:
-    """Queue a sync for every enabled watched symbol that has none pending or running."""
+    """Queue a sync for every enabled watched series of an active symbol that has none
+    pending or running and a candle that can have closed since its last stored one."""
     queued = []
     for watched in selectors.watched_symbols_due():
-        run = _queue_watched(watched)
+        if not new_candle_may_have_closed(watched.last_stored, watched.timeframe):
+            continue
+        try:
+            run = queue_watched_sync(watched, trigger=SyncRun.Trigger.SCHEDULE)
+        except InvalidParameter as exc:
+            logger.warning("watched symbol %s not queued: %s", watched, exc)
+            continue
         if run is not None:
             queued.append(run.pk)
     return queued

@@ -1,16 +1,20 @@
 """Sync-run progress over WebSocket, through the real Redis channel layer."""
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from central.routing import websocket_urlpatterns
+from marketdata.api.serializers import SyncRunSerializer
 from marketdata.models import SyncRun
 from marketdata.progress import publish_sync_progress
 from marketdata.services import get_or_create_symbol
+from marketdata.sync import create_manual_run, execute_sync_run
+from tests.fakes.fake_binance import make_klines
 
 
 def _as(user, application):
@@ -35,6 +39,13 @@ async def _connect(user, path):
     return communicator, connected, code
 
 
+async def _close_code(communicator) -> int:
+    """The code of the close the server sends next (fails on anything else)."""
+    output = await communicator.receive_output(timeout=5)
+    assert output["type"] == "websocket.close", output
+    return output.get("code", 1000)
+
+
 def test_operator_gets_the_snapshot_then_published_progress(operator, run):
     async def scenario():
         path = f"/ws/market-data/sync-runs/{run.pk}/"
@@ -42,29 +53,87 @@ def test_operator_gets_the_snapshot_then_published_progress(operator, run):
         assert connected
         snapshot = await communicator.receive_json_from(timeout=5)
         assert snapshot["id"] == run.pk and snapshot["status"] == "pending"
-        from asgiref.sync import sync_to_async
+        assert (snapshot["phase"], snapshot["progress"]) == ("pending", 0.0)
 
         await sync_to_async(publish_sync_progress)(
             run.pk, {"id": run.pk, "status": "running", "rows_inserted": 1000}
         )
         update = await communicator.receive_json_from(timeout=5)
         assert update == {"id": run.pk, "status": "running", "rows_inserted": 1000}
+        assert await communicator.receive_nothing(timeout=0.2)  # still open, still listening
         await communicator.disconnect()
 
     async_to_sync(scenario)()
 
 
-def test_users_without_the_sync_permission_are_refused(analyst, run):
+def test_users_without_the_sync_permission_are_refused_after_the_handshake(analyst, run):
     async def scenario():
-        _, connected, code = await _connect(analyst, f"/ws/market-data/sync-runs/{run.pk}/")
-        assert not connected and code == 4403
+        communicator, connected, _ = await _connect(analyst, f"/ws/market-data/sync-runs/{run.pk}/")
+        # Accepted first, so a browser's close event carries the reason.
+        assert connected
+        assert await _close_code(communicator) == 4403
 
     async_to_sync(scenario)()
 
 
-def test_unknown_run_is_refused(operator, run):
+def test_unknown_run_is_refused_after_the_handshake(operator, run):
     async def scenario():
-        _, connected, code = await _connect(operator, f"/ws/market-data/sync-runs/{run.pk + 99}/")
-        assert not connected and code == 4404
+        communicator, connected, _ = await _connect(
+            operator, f"/ws/market-data/sync-runs/{run.pk + 99}/"
+        )
+        assert connected
+        assert await _close_code(communicator) == 4404
 
     async_to_sync(scenario)()
+
+
+def test_snapshot_and_updates_have_one_shape_and_the_socket_closes_at_the_end(
+    operator, transactional_db, fake_binance, binance_client
+):
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    end = start + timedelta(minutes=2500)
+    fake_binance.load_klines("BTCUSDT", "1m", make_klines("1m", start, end))
+    run = create_manual_run("BTCUSDT", "1m", start, end)
+
+    async def scenario():
+        communicator, connected, _ = await _connect(
+            operator, f"/ws/market-data/sync-runs/{run.pk}/"
+        )
+        assert connected
+        snapshot = await communicator.receive_json_from(timeout=5)
+        await sync_to_async(execute_sync_run)(run.pk, client=binance_client())
+        updates = []
+        while (output := await communicator.receive_output(timeout=5))["type"] != (
+            "websocket.close"
+        ):
+            updates.append(json.loads(output["text"]))
+        return snapshot, updates, output.get("code", 1000)
+
+    snapshot, updates, close_code = async_to_sync(scenario)()
+
+    rest_fields = set(SyncRunSerializer.Meta.fields)
+    assert set(snapshot) == rest_fields | {"phase", "progress"}
+    assert all(set(update) == set(snapshot) for update in updates)
+    assert snapshot["start"] == "2024-01-01T00:00:00Z"  # the REST API's format
+    assert updates[-1]["status"] == "succeeded" and updates[-1]["finished_at"].endswith("Z")
+    progress = [snapshot["progress"]] + [update["progress"] for update in updates]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert close_code == 1000  # the run is over: nothing more will come
+
+
+def test_a_finished_run_sends_its_snapshot_then_closes(operator, run):
+    SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.FAILED, error="boom")
+
+    async def scenario():
+        communicator, connected, _ = await _connect(
+            operator, f"/ws/market-data/sync-runs/{run.pk}/"
+        )
+        assert connected
+        snapshot = await communicator.receive_json_from(timeout=5)
+        return snapshot, await _close_code(communicator)
+
+    snapshot, close_code = async_to_sync(scenario)()
+
+    assert (snapshot["status"], snapshot["error"]) == ("failed", "boom")
+    assert (snapshot["phase"], snapshot["progress"]) == ("finished", 1.0)
+    assert close_code == 1000

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from marketdata import selectors
-from marketdata.models import CandleSeries, SyncRun, WatchedSymbol
+from marketdata.models import CandleSeries, Symbol, SyncRun, WatchedSymbol
 from marketdata.progress import sync_run_group
 from marketdata.services import get_or_create_series, get_or_create_symbol, request_sync
 from marketdata.sync import (
@@ -292,6 +292,24 @@ def test_invalid_symbol_fails_with_binances_message(btc, binance_client, sleeps)
 
 
 @pytest.mark.django_db
+def test_a_run_that_stores_nothing_leaves_no_empty_series(btc, binance_client):
+    unknown = sync(binance_client, symbol="NOPEUSDT")
+    before_listing = sync(binance_client, start=START - 100 * MINUTE, end=START)
+
+    assert unknown.status == SyncRun.Status.FAILED
+    assert before_listing.status == SyncRun.Status.SUCCEEDED
+    assert before_listing.unfilled_gaps == [
+        {"start": (START - 100 * MINUTE).isoformat(), "end": START.isoformat()}
+    ]
+    assert not CandleSeries.objects.exists()  # the runs keep their symbols, nothing else
+    assert sorted(Symbol.objects.values_list("name", flat=True)) == ["BTCUSDT", "NOPEUSDT"]
+
+    stored_run = sync(binance_client, end=at(10))
+    assert stored_run.rows_inserted == 10
+    assert CandleSeries.objects.get().candle_count == 10
+
+
+@pytest.mark.django_db
 def test_an_unexpected_error_fails_the_run_and_propagates(btc, binance_client):
     client = binance_client()
 
@@ -320,30 +338,63 @@ def test_a_finished_run_is_not_executed_again(btc, binance_client):
     assert len(btc.kline_requests()) == requests
 
 
-@pytest.mark.django_db
-def test_progress_is_published_to_the_runs_group(btc, binance_client):
+def subscribe(run_id: int) -> str:
+    """A channel in the run's progress group, as a watching consumer has."""
     layer = get_channel_layer()
-    run = create_manual_run("BTCUSDT", "1m", START, END)
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(sync_run_group(run.pk), channel)
+    async_to_sync(layer.group_add)(sync_run_group(run_id), channel)
+    return channel
 
-    execute_sync_run(run.pk, client=binance_client())
+
+def published(channel: str) -> list[dict]:
+    """Every progress payload the channel has received, in order."""
+    layer = get_channel_layer()
+
+    async def receive() -> dict:
+        return await asyncio.wait_for(layer.receive(channel), timeout=1)
 
     payloads = []
     while True:
         try:
-            message = async_to_sync(_receive)(layer, channel)
+            payloads.append(async_to_sync(receive)()["payload"])
         except TimeoutError:
-            break
-        payloads.append(message["payload"])
+            return payloads
+
+
+@pytest.mark.django_db
+def test_progress_is_published_to_the_runs_group(btc, binance_client):
+    run = create_manual_run("BTCUSDT", "1m", START, END)
+    channel = subscribe(run.pk)
+
+    execute_sync_run(run.pk, client=binance_client())
+
+    payloads = published(channel)
     downloads = [p for p in payloads if p["phase"] == "download"]
-    assert [p["progress"] for p in downloads] == [0.4, 0.8, 1.0]
+    assert [p["progress"] for p in downloads] == [0.32, 0.64, 0.8]  # downloading: 0 to 0.8
     assert [p["rows_inserted"] for p in downloads] == [1000, 2000, 2500]
     assert payloads[-1]["phase"] == "finished" and payloads[-1]["status"] == "succeeded"
+    assert payloads[-1]["progress"] == 1.0
+    snapshot = selectors.sync_run_snapshot(run.pk)
+    assert all(set(payload) == set(snapshot) for payload in payloads)
+    assert payloads[-1] == snapshot  # a watcher connecting now sees the same final state
 
 
-async def _receive(layer, channel: str) -> dict:
-    return await asyncio.wait_for(layer.receive(channel), timeout=1)
+@pytest.mark.django_db
+def test_progress_never_goes_back_when_the_gap_pass_starts(fake_binance, binance_client):
+    fake_binance.load_klines(
+        "BTCUSDT", "1m", make_klines("1m", START, END, holes=[(at(500), at(530))])
+    )
+    run = create_manual_run("BTCUSDT", "1m", START, END)
+    channel = subscribe(run.pk)
+
+    execute_sync_run(run.pk, client=binance_client())
+
+    payloads = published(channel)
+    progress = [p["progress"] for p in payloads]
+    assert progress == sorted(progress), progress
+    gaps = [p["progress"] for p in payloads if p["phase"] == "gaps"]
+    assert gaps and all(0.8 <= value <= 1.0 for value in gaps)
+    assert progress[-1] == 1.0
 
 
 # --- timeframe arithmetic -------------------------------------------------------------
@@ -495,9 +546,26 @@ def test_worker_takes_a_run_from_pending_to_succeeded(celery_worker, btc):
     assert len(btc.kline_requests()) == 2
 
 
+class Clock:
+    """timezone.now() held at one moment, moved on by advance()."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    clock = Clock(timezone.now())
+    monkeypatch.setattr(timezone, "now", lambda: clock.now)
+    return clock
+
+
 @pytest.mark.django_db
-def test_schedule_queues_each_enabled_watched_symbol_once(fake_binance, binance_client):
-    history_start = timezone.now().replace(second=0, microsecond=0) - 90 * MINUTE
+def test_schedule_queues_each_enabled_watched_symbol_once(fake_binance, binance_client, clock):
+    history_start = clock.now.replace(second=0, microsecond=0) - 90 * MINUTE
     btc = WatchedSymbol.objects.create(
         symbol=get_or_create_symbol("BTCUSDT"), timeframe="1m", history_start=history_start
     )
@@ -529,10 +597,86 @@ def test_schedule_queues_each_enabled_watched_symbol_once(fake_binance, binance_
     assert run.status == SyncRun.Status.SUCCEEDED
     assert btc.last_synced_at == run.finished_at
 
+    clock.advance(MINUTE)  # the next candle has closed
     next_ids = queue_watched_symbols()
     assert len(next_ids) == 1
     series = CandleSeries.objects.get(symbol__name="BTCUSDT", timeframe="1m")
     assert SyncRun.objects.get(pk=next_ids[0]).start == series.last_timestamp
+
+
+@pytest.mark.django_db
+def test_schedule_skips_a_series_with_no_new_candle_closed_yet(fake_binance, binance_client, clock):
+    hour = timedelta(hours=1)
+    current_open = clock.now.replace(minute=0, second=0, microsecond=0)
+    clock.now = current_open + 30 * MINUTE
+    fake_binance.load_klines(
+        "BTCUSDT", "1h", make_klines("1h", current_open - 10 * hour, current_open + 5 * hour)
+    )
+    WatchedSymbol.objects.create(
+        symbol=get_or_create_symbol("BTCUSDT"),
+        timeframe="1h",
+        history_start=current_open - 10 * hour,
+    )
+    [first] = queue_watched_symbols()
+    execute_sync_run(first, client=binance_client())
+    series = CandleSeries.objects.get()
+    assert series.last_timestamp == current_open - hour  # the last closed candle
+
+    # The current candle closes at current_open + 1h: until then, nothing to fetch.
+    assert queue_watched_symbols() == []
+    clock.now = current_open + hour - timedelta(seconds=1)
+    assert queue_watched_symbols() == []
+    assert SyncRun.objects.count() == 1
+
+    clock.now = current_open + hour
+    [queued] = queue_watched_symbols()
+    assert SyncRun.objects.get(pk=queued).start == current_open - hour
+
+
+@pytest.mark.django_db
+def test_schedule_skips_watched_symbols_that_are_not_active(clock):
+    for name, active in (("BTCUSDT", True), ("LUNAUSDT", False)):
+        symbol = get_or_create_symbol(name)
+        symbol.is_active = active
+        symbol.save(update_fields=["is_active"])
+        WatchedSymbol.objects.create(symbol=symbol, timeframe="1m", history_start=START)
+
+    queued = queue_watched_symbols()
+
+    assert [SyncRun.objects.get(pk=pk).symbol.name for pk in queued] == ["BTCUSDT"]
+    assert [w.symbol.name for w in selectors.watched_symbols_due()] == ["BTCUSDT"]
+
+
+@pytest.mark.django_db
+def test_scheduled_runs_do_not_recheck_holes_before_the_last_stored_candle(
+    fake_binance, binance_client, clock
+):
+    history_start = clock.now.replace(second=0, microsecond=0) - 90 * MINUTE
+    hole = (history_start + 10 * MINUTE, history_start + 20 * MINUTE)
+    fake_binance.load_klines(
+        "BTCUSDT",
+        "1m",
+        make_klines("1m", history_start, history_start + 200 * MINUTE, holes=[hole]),
+    )
+    WatchedSymbol.objects.create(
+        symbol=get_or_create_symbol("BTCUSDT"), timeframe="1m", history_start=history_start
+    )
+    [first_id] = queue_watched_symbols()
+    execute_sync_run(first_id, client=binance_client())
+    first = SyncRun.objects.get(pk=first_id)
+    assert first.unfilled_gaps == [{"start": hole[0].isoformat(), "end": hole[1].isoformat()}]
+    requests_so_far = len(fake_binance.kline_requests())
+
+    for _ in range(3):
+        clock.advance(5 * MINUTE)
+        [run_id] = queue_watched_symbols()
+        execute_sync_run(run_id, client=binance_client())
+        run = SyncRun.objects.get(pk=run_id)
+        assert run.status == SyncRun.Status.SUCCEEDED and run.rows_inserted == 5
+        assert (run.gaps_found, run.unfilled_gaps) == (0, [])
+
+    later = fake_binance.kline_requests()[requests_so_far:]
+    assert all(r.int_param("startTime") > to_ms(hole[1]) for r in later)
 
 
 @pytest.fixture
@@ -562,6 +706,35 @@ def test_admin_sync_now_on_watched_symbols_queues_through_the_service(admin_clie
     run = SyncRun.objects.get()
     assert (run.trigger, run.requested_by, run.start, run.end) == ("admin", admin_user, START, None)
     assert f"Queued 1 sync run(s): #{run.pk}." in response.content.decode()
+
+
+@pytest.mark.usefixtures("admin_pages")
+@pytest.mark.django_db
+def test_admin_sync_now_skips_series_with_a_run_pending_or_running(admin_client):
+    watched = [
+        WatchedSymbol.objects.create(
+            symbol=get_or_create_symbol(name), timeframe="1m", history_start=START
+        )
+        for name in ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    ]
+    busy = [
+        SyncRun.objects.create(
+            symbol=watched[i].symbol, timeframe="1m", start=START, status=status
+        ).pk
+        for i, status in ((0, SyncRun.Status.RUNNING), (1, SyncRun.Status.PENDING))
+    ]
+
+    response = admin_client.post(
+        reverse("admin:marketdata_watchedsymbol_changelist"),
+        {"action": "sync_now", "_selected_action": [w.pk for w in watched]},
+        follow=True,
+    )
+
+    new = SyncRun.objects.exclude(pk__in=busy).get()
+    assert new.symbol.name == "SOLUSDT"
+    page = response.content.decode()
+    assert f"Queued 1 sync run(s): #{new.pk}." in page
+    assert "a sync is already pending or running for: BTCUSDT 1m, ETHUSDT 1m." in page
 
 
 @pytest.mark.usefixtures("admin_pages")
