@@ -151,6 +151,18 @@ class SyncRun(models.Model):
         API = "api"
         ADMIN = "admin"
 
+    # The counters a running sync updates chunk by chunk (saved and published together).
+    COUNTER_FIELDS = (
+        "rows_inserted",
+        "rows_updated",
+        "requests_made",
+        "retries",
+        "max_weight_used",
+        "gaps_found",
+        "gaps_filled",
+        "unfilled_gaps",
+    )
+
     symbol = models.ForeignKey(Symbol, on_delete=models.PROTECT, related_name="sync_runs")
     timeframe = models.CharField(max_length=3, choices=TIMEFRAME_CHOICES)
     source = models.CharField(max_length=32, default=DEFAULT_SOURCE)

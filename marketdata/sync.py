@@ -169,17 +169,6 @@ def find_gaps(
 
 # --- One run ----------------------------------------------------------------------
 
-PROGRESS_FIELDS = (
-    "rows_inserted",
-    "rows_updated",
-    "requests_made",
-    "retries",
-    "max_weight_used",
-    "gaps_found",
-    "gaps_filled",
-    "unfilled_gaps",
-)
-
 
 class _SyncJob:
     """The work of one run; its counters live on the run and are saved chunk by chunk.
@@ -300,7 +289,7 @@ class _SyncJob:
     def report(self, phase: str, progress: float) -> None:
         """Save the counters (progress survives a crash) and tell whoever is watching."""
         self.copy_client_stats()
-        self.run.save(update_fields=PROGRESS_FIELDS)
+        self.run.save(update_fields=SyncRun.COUNTER_FIELDS)
         _publish(self.run, phase=phase, progress=round(min(progress, 1.0), 4))
 
 
@@ -352,7 +341,7 @@ def _finish(run: SyncRun, status: str, error: str = "") -> None:
     run.status = status
     run.error = error
     run.finished_at = timezone.now()
-    run.save(update_fields=(*PROGRESS_FIELDS, "status", "error", "finished_at"))
+    run.save(update_fields=(*SyncRun.COUNTER_FIELDS, "status", "error", "finished_at"))
     if status == SyncRun.Status.SUCCEEDED and run.end is None and run.source == DEFAULT_SOURCE:
         # Synced up to now: the watched series (if it is one) is current.
         WatchedSymbol.objects.filter(symbol_id=run.symbol_id, timeframe=run.timeframe).update(

@@ -35,19 +35,9 @@ BINANCE_COLUMNS = (
 # The header row data.binance.vision writes in newer files (it calls the trade count "count").
 _BINANCE_HEADERS = (
     BINANCE_COLUMNS,
-    (
-        "open_time",
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
-        "close_time",
-        "quote_volume",
-        "count",
-        "taker_buy_volume",
-        "taker_buy_quote_volume",
-        "ignore",
+    tuple(
+        {"trades": "count", "taker_buy_base_volume": "taker_buy_volume"}.get(name, name)
+        for name in BINANCE_COLUMNS
     ),
 )
 _BINANCE_FIELDS = {
