@@ -25,15 +25,6 @@ def record_dtype(columns: list[tuple[str, str]]) -> np.dtype:
     return np.dtype(fields)
 
 
-def encode(
-    columns: list[tuple[str, str]],
-    arrays: dict[str, np.ndarray],
-    nulls: dict[str, np.ndarray] | None = None,
-) -> bytes:
-    """A whole binary COPY payload (header, rows, trailer)."""
-    return HEADER + encode_rows(columns, arrays, nulls) + TRAILER
-
-
 def encode_rows(
     columns: list[tuple[str, str]],
     arrays: dict[str, np.ndarray],
