@@ -27,6 +27,7 @@ from marketdata.binance_client import (
     MAX_KLINES_PER_REQUEST,
     BinanceError,
     BinanceKlineClient,
+    BinanceRejected,
     Kline,
 )
 from marketdata.importers.batch import CandleBatch
@@ -43,6 +44,7 @@ from marketdata.storage import upsert_candles
 from marketdata.timeframes import Timeframe, get_timeframe
 
 logger = logging.getLogger(__name__)
+INVALID_SYMBOL = -1121  # Binance's error code for a symbol it does not list
 
 ACTIVE_STATUSES = (SyncRun.Status.PENDING, SyncRun.Status.RUNNING)
 # An active run older than this is presumed lost (its message gone with a dead broker)
@@ -372,6 +374,8 @@ def execute_sync_run(run_id: int, client: BinanceKlineClient | None = None) -> d
         try:
             job = _SyncJob(run, client or BinanceKlineClient())
             job.execute()
+        except BinanceRejected as exc:
+            _fail(run, job, str(exc) + _pause_watch_of_unknown_symbol(run, exc))
         except BinanceError as exc:
             _fail(run, job, str(exc))
         except BaseException as exc:
@@ -381,6 +385,17 @@ def execute_sync_run(run_id: int, client: BinanceKlineClient | None = None) -> d
             job.copy_client_stats()
             _finish(run, SyncRun.Status.SUCCEEDED)
         return run_summary(run)
+
+
+def _pause_watch_of_unknown_symbol(run: SyncRun, exc: BinanceRejected) -> str:
+    """A scheduled sync of a symbol Binance does not list would fail every beat tick:
+    pause the watch (an operator re-enables it) and say so in the run's error."""
+    if exc.code != INVALID_SYMBOL or run.trigger != SyncRun.Trigger.SCHEDULE:
+        return ""
+    paused = WatchedSymbol.objects.filter(
+        symbol=run.symbol, timeframe=run.timeframe, is_enabled=True
+    ).update(is_enabled=False)
+    return " (the watch of this symbol was disabled)" if paused else ""
 
 
 def _fail(run: SyncRun, job: _SyncJob | None, message: str) -> None:

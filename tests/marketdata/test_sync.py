@@ -292,6 +292,33 @@ def test_invalid_symbol_fails_with_binances_message(btc, binance_client, sleeps)
 
 
 @pytest.mark.django_db
+def test_scheduled_sync_of_an_unlisted_symbol_pauses_its_watch(binance_client, clock):
+    history_start = clock.now.replace(second=0, microsecond=0) - 90 * MINUTE
+    watched = WatchedSymbol.objects.create(
+        symbol=get_or_create_symbol("NOPEUSDT"), timeframe="1m", history_start=history_start
+    )
+    (run_id,) = queue_watched_symbols()
+    execute_sync_run(run_id, client=binance_client())
+    run = SyncRun.objects.get(pk=run_id)
+    watched.refresh_from_db()
+    assert run.status == SyncRun.Status.FAILED
+    assert "-1121" in run.error and "the watch of this symbol was disabled" in run.error
+    assert watched.is_enabled is False
+    assert queue_watched_symbols() == []  # no failing run every beat tick
+
+
+@pytest.mark.django_db
+def test_manual_sync_of_an_unlisted_symbol_leaves_watches_alone(btc, binance_client, clock):
+    history_start = clock.now.replace(second=0, microsecond=0) - 90 * MINUTE
+    watched = WatchedSymbol.objects.create(
+        symbol=get_or_create_symbol("NOPEUSDT"), timeframe="1m", history_start=history_start
+    )
+    run = sync(binance_client, symbol="NOPEUSDT")
+    watched.refresh_from_db()
+    assert run.status == SyncRun.Status.FAILED and watched.is_enabled is True
+
+
+@pytest.mark.django_db
 def test_a_run_that_stores_nothing_leaves_no_empty_series(btc, binance_client):
     unknown = sync(binance_client, symbol="NOPEUSDT")
     before_listing = sync(binance_client, start=START - 100 * MINUTE, end=START)
