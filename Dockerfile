@@ -37,7 +37,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     DJANGO_SETTINGS_MODULE=central.settings \
-    STATIC_ROOT=/app/staticfiles
+    STATIC_ROOT=/app/staticfiles \
+    NUMBA_CACHE_DIR=/tmp/numba-cache
 
 # A fixed numeric UID/GID so Kubernetes' runAsNonRoot can verify it (deploy/kubernetes/).
 RUN groupadd --system --gid 10001 central \

@@ -7,8 +7,26 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Permission
 
-OPERATOR_PERMISSIONS = ("marketdata.import_candles", "marketdata.sync_market_data")
-ANALYST_PERMISSIONS = ("marketdata.import_candles",)
+# Analysts research: they create strategies, backtests and sweeps, and see what they own
+# or what is shared with them. Operators also see and manage everyone's runs.
+ANALYST_PERMISSIONS = (
+    "marketdata.import_candles",
+    "backtest.add_strategy",
+    "backtest.add_backtest",
+    "backtest.add_sweep",
+)
+OPERATOR_PERMISSIONS = (
+    *ANALYST_PERMISSIONS,
+    "marketdata.sync_market_data",
+    "backtest.view_strategy",
+    "backtest.change_strategy",
+    "backtest.view_backtest",
+    "backtest.change_backtest",
+    "backtest.view_sweep",
+    "backtest.change_sweep",
+    "backtest.view_trade",
+    "backtest.view_performancesummary",
+)
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ def run_platform(host: str, port: int) -> int:
                 "central",
                 "worker",
                 "-Q",
-                "default,marketdata",
+                "default,marketdata,backtests",
                 "--concurrency",
                 "2",
                 "--loglevel",

@@ -123,14 +123,30 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"marketdata.tasks.*": {"queue": "marketdata"}}
+CELERY_TASK_ROUTES = {
+    "marketdata.tasks.*": {"queue": "marketdata"},
+    "backtest.tasks.*": {"queue": "backtests"},
+}
 MARKET_SYNC_INTERVAL_SECONDS = env_int("MARKET_SYNC_INTERVAL_SECONDS", 60)
 CELERY_BEAT_SCHEDULE = {
     "sync-watched-symbols": {
         "task": "marketdata.tasks.sync_watched_symbols",
         "schedule": MARKET_SYNC_INTERVAL_SECONDS,
     },
+    "reap-stale-backtests": {
+        "task": "backtest.tasks.reap_stale_backtests",
+        "schedule": 60,
+    },
 }
+
+# --- Backtests ---------------------------------------------------------------------
+# How many backtests one user may have running at once; the rest wait their turn, so
+# one analyst's sweep cannot take every worker.
+BACKTEST_MAX_RUNNING_PER_USER = env_int("BACKTEST_MAX_RUNNING_PER_USER", 2)
+BACKTEST_SLOT_RETRY_SECONDS = env_int("BACKTEST_SLOT_RETRY_SECONDS", 2)
+BACKTEST_TIME_LIMIT_SECONDS = env_int("BACKTEST_TIME_LIMIT_SECONDS", 1800)
+# A running backtest that has not reported progress for this long lost its worker.
+BACKTEST_STALE_AFTER_SECONDS = env_int("BACKTEST_STALE_AFTER_SECONDS", 300)
 
 # --- Binance -----------------------------------------------------------------------
 # Base URLs are settings so tests (and testnets) point python-binance elsewhere.

@@ -39,5 +39,5 @@ def publish_sync_progress(run_id: int, payload: dict) -> None:
     layer = get_channel_layer()
     if layer is not None:
         async_to_sync(layer.group_send)(
-            sync_run_group(run_id), {"type": "sync.progress", "payload": payload}
+            sync_run_group(run_id), {"type": "run.progress", "payload": payload}
         )

@@ -10,9 +10,8 @@ asking again forever. Every outcome lands on the SyncRun: a run never stays "run
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +20,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 
+from central.locks import exclusive_job
 from marketdata import selectors
 from marketdata.api.serializers import SyncRunSerializer
 from marketdata.binance_client import (
@@ -308,24 +308,6 @@ def _publish(run: SyncRun, *, phase: str, progress: float) -> None:
         logger.warning("could not publish progress of sync run %s", run.pk, exc_info=True)
 
 
-@contextlib.contextmanager
-def _exclusive(run_id: int) -> Iterator[bool]:
-    """True if this process alone works on the run (a broker may redeliver a long task).
-
-    A session-level advisory lock dies with the connection, so a killed worker's
-    redelivered task can take the run over.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", (_RUN_LOCK_NAMESPACE, run_id))
-        (acquired,) = cursor.fetchone()
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", (_RUN_LOCK_NAMESPACE, run_id))
-
-
 def _claim(run_id: int) -> SyncRun | None:
     """Mark a pending (or crashed-while-running) run as running; None if it is not."""
     with transaction.atomic():
@@ -366,7 +348,7 @@ def execute_sync_run(run_id: int, client: BinanceKlineClient | None = None) -> d
     worker logs it. A run that is finished, missing or being worked on elsewhere is
     left alone.
     """
-    with _exclusive(run_id) as acquired:
+    with exclusive_job(_RUN_LOCK_NAMESPACE, run_id) as acquired:
         run = _claim(run_id) if acquired else None
         if run is None:
             return _current_state(run_id)

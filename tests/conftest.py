@@ -120,23 +120,17 @@ def fake_binance_server():
         yield server
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, fake_binance_server):
-    """A real `celery worker` subprocess bound to the test database.
+def start_worker(env: dict[str, str], queues: str, name: str, log_name: str):
+    """Start a `celery worker` subprocess and wait until it answers a ping.
 
-    Tests that use it must commit their data (transactional_db) so the worker sees it.
-    Its Binance is the session's fake server, never the real exchange.
+    Returns (process, log file); the caller stops the process and closes the log.
     """
     from central.celery import app
 
-    with django_db_blocker.unblock():
-        from django.db import connection
-
-        name = connection.settings_dict["NAME"]
-    env = worker_environment(name, BINANCE_API_URL=fake_binance_server.api_url)
     log_path = Path(os.environ.get("CENTRAL_TEST_ARTIFACTS", BASE_DIR / "test-artifacts"))
     log_path.mkdir(parents=True, exist_ok=True)
-    log_file = open(log_path / "celery-worker.log", "w")  # noqa: SIM115 (kept open for the worker)
+    log_file = open(log_path / log_name, "w")  # noqa: SIM115 (kept open for the worker)
+    node = f"{name}-{os.getpid()}@%h"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -150,13 +144,13 @@ def celery_worker(django_db_setup, django_db_blocker, fake_binance_server):
             "--concurrency",
             "2",
             "-Q",
-            "default,marketdata",
+            queues,
             "--loglevel",
             "INFO",
             "--without-gossip",
             "--without-mingle",
             "-n",
-            f"test-{os.getpid()}@%h",
+            node,
         ],
         env=env,
         cwd=BASE_DIR,
@@ -164,18 +158,50 @@ def celery_worker(django_db_setup, django_db_blocker, fake_binance_server):
         stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
+    destination = [node.replace("%h", _hostname())]
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"celery worker exited early; see {log_file.name}")
-        if app.control.ping(timeout=0.5):
-            break
-    else:
-        process.kill()
-        raise RuntimeError(f"celery worker did not answer within 60 s; see {log_file.name}")
-    yield process
+        if app.control.ping(destination=destination, timeout=0.5):
+            return process, log_file
+    process.kill()
+    raise RuntimeError(f"celery worker did not answer within 60 s; see {log_file.name}")
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+def stop_worker(process: subprocess.Popen, log_file) -> None:
     process.terminate()
     try:
         process.wait(20)
     except subprocess.TimeoutExpired:
         process.kill()
     log_file.close()
+
+
+def current_test_database(django_db_blocker) -> str:
+    with django_db_blocker.unblock():
+        from django.db import connection
+
+        return connection.settings_dict["NAME"]
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, fake_binance_server):
+    """A real `celery worker` subprocess bound to the test database.
+
+    Tests that use it must commit their data (transactional_db) so the worker sees it.
+    Its Binance is the session's fake server, never the real exchange.
+    """
+    env = worker_environment(
+        current_test_database(django_db_blocker), BINANCE_API_URL=fake_binance_server.api_url
+    )
+    process, log_file = start_worker(
+        env, "default,marketdata,backtests", "test", "celery-worker.log"
+    )
+    yield process
+    stop_worker(process, log_file)

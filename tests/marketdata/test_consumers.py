@@ -5,23 +5,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.routing import URLRouter
-from channels.testing import WebsocketCommunicator
 
-from central.routing import websocket_urlpatterns
 from marketdata.api.serializers import SyncRunSerializer
 from marketdata.models import SyncRun
 from marketdata.progress import publish_sync_progress
 from marketdata.services import get_or_create_symbol
 from marketdata.sync import create_manual_run, execute_sync_run
 from tests.fakes.fake_binance import make_klines
-
-
-def _as(user, application):
-    async def app(scope, receive, send):
-        return await application({**scope, "user": user}, receive, send)
-
-    return app
+from tests.ws import close_code, connect
 
 
 @pytest.fixture
@@ -33,23 +24,10 @@ def run(transactional_db):
     )
 
 
-async def _connect(user, path):
-    communicator = WebsocketCommunicator(_as(user, URLRouter(websocket_urlpatterns)), path)
-    connected, code = await communicator.connect(timeout=5)
-    return communicator, connected, code
-
-
-async def _close_code(communicator) -> int:
-    """The code of the close the server sends next (fails on anything else)."""
-    output = await communicator.receive_output(timeout=5)
-    assert output["type"] == "websocket.close", output
-    return output.get("code", 1000)
-
-
 def test_operator_gets_the_snapshot_then_published_progress(operator, run):
     async def scenario():
         path = f"/ws/market-data/sync-runs/{run.pk}/"
-        communicator, connected, _ = await _connect(operator, path)
+        communicator, connected, _ = await connect(operator, path)
         assert connected
         snapshot = await communicator.receive_json_from(timeout=5)
         assert snapshot["id"] == run.pk and snapshot["status"] == "pending"
@@ -68,21 +46,21 @@ def test_operator_gets_the_snapshot_then_published_progress(operator, run):
 
 def test_users_without_the_sync_permission_are_refused_after_the_handshake(analyst, run):
     async def scenario():
-        communicator, connected, _ = await _connect(analyst, f"/ws/market-data/sync-runs/{run.pk}/")
+        communicator, connected, _ = await connect(analyst, f"/ws/market-data/sync-runs/{run.pk}/")
         # Accepted first, so a browser's close event carries the reason.
         assert connected
-        assert await _close_code(communicator) == 4403
+        assert await close_code(communicator) == 4403
 
     async_to_sync(scenario)()
 
 
 def test_unknown_run_is_refused_after_the_handshake(operator, run):
     async def scenario():
-        communicator, connected, _ = await _connect(
+        communicator, connected, _ = await connect(
             operator, f"/ws/market-data/sync-runs/{run.pk + 99}/"
         )
         assert connected
-        assert await _close_code(communicator) == 4404
+        assert await close_code(communicator) == 4404
 
     async_to_sync(scenario)()
 
@@ -96,7 +74,7 @@ def test_snapshot_and_updates_have_one_shape_and_the_socket_closes_at_the_end(
     run = create_manual_run("BTCUSDT", "1m", start, end)
 
     async def scenario():
-        communicator, connected, _ = await _connect(
+        communicator, connected, _ = await connect(
             operator, f"/ws/market-data/sync-runs/{run.pk}/"
         )
         assert connected
@@ -125,15 +103,15 @@ def test_a_finished_run_sends_its_snapshot_then_closes(operator, run):
     SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.FAILED, error="boom")
 
     async def scenario():
-        communicator, connected, _ = await _connect(
+        communicator, connected, _ = await connect(
             operator, f"/ws/market-data/sync-runs/{run.pk}/"
         )
         assert connected
         snapshot = await communicator.receive_json_from(timeout=5)
-        return snapshot, await _close_code(communicator)
+        return snapshot, await close_code(communicator)
 
-    snapshot, close_code = async_to_sync(scenario)()
+    snapshot, code = async_to_sync(scenario)()
 
     assert (snapshot["status"], snapshot["error"]) == ("failed", "boom")
     assert (snapshot["phase"], snapshot["progress"]) == ("finished", 1.0)
-    assert close_code == 1000
+    assert code == 1000

@@ -1,25 +1,13 @@
 """python manage.py sync_market_data --symbol SYM --timeframe TF --start ISO [--end ISO]"""
 
 import json
-from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.dateparse import parse_datetime
 
+from central.cli import parse_moment
 from marketdata.models import SyncRun
 from marketdata.services import InvalidParameter
 from marketdata.sync import create_manual_run, execute_sync_run, run_summary
-
-
-def parse_moment(name: str, raw: str) -> datetime:
-    """ISO 8601 date or date-time; without an offset it is read as UTC, as Binance is."""
-    try:
-        moment = parse_datetime(raw)
-    except ValueError:
-        moment = None
-    if moment is None:
-        raise InvalidParameter(name, f"{raw!r} is not an ISO 8601 date or date-time")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Command(BaseCommand):

@@ -1,0 +1,450 @@
+"""Writes for strategies, backtests and sweeps, shared by the API, the admin and the CLI.
+
+Every input is checked before anything is written: a bad strategy or request raises
+`InvalidBacktestInput` with every problem at once (each names its JSON path), and the
+database is left unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.services import grant_role_permissions
+from backtest import strategy_templates, validators
+from backtest.models import ACTIVE_STATUSES, Backtest, RunStatus, Strategy, Sweep
+from backtest.selectors import can_run_backtests
+from backtest.validators import Problem
+from marketdata.selectors import find_series
+from marketdata.services import InvalidParameter, check_source, check_timeframe, normalise_symbol
+from marketdata.timeframes import get_timeframe
+
+CLI_USERNAME = "central-cli"
+ENGINE_VERSION = "1"  # part of the reproducibility hash: bump when results would change
+STRATEGY_FIELDS = ("name", "description", "config", "entry_rules", "exit_rules")
+
+
+class InvalidBacktestInput(ValueError):
+    """The request or strategy is wrong; `problems` lists every (path, message)."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("; ".join(str(problem) for problem in problems))
+
+    @classmethod
+    def single(cls, path: str, message: str) -> InvalidBacktestInput:
+        return cls([Problem(path, message)])
+
+
+class NotAllowed(PermissionError):
+    pass
+
+
+def _raise_if(problems: list[Problem]) -> None:
+    if problems:
+        raise InvalidBacktestInput(problems)
+
+
+def cli_user(username: str | None = None) -> AbstractBaseUser:
+    """Who owns a run made from the command line: the named user, else a service account
+    that holds the analyst permissions and cannot sign in (no usable password)."""
+    user_model = get_user_model()
+    if username:
+        user = user_model.objects.filter(username=username).first()
+        if user is None:
+            raise InvalidBacktestInput.single("user", f"no user named {username!r}")
+        return user
+    user, created = user_model.objects.get_or_create(username=CLI_USERNAME)
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        grant_role_permissions(user, "analyst")
+    return user
+
+
+# --- Strategies ----------------------------------------------------------------------
+
+
+def validate_strategy_definition(data: dict[str, Any]) -> list[Problem]:
+    return validators.validate_strategy(
+        data.get("entry_rules"), data.get("exit_rules") or {}, data.get("config") or {}
+    )
+
+
+def create_strategy(owner: AbstractBaseUser, **data: Any) -> Strategy:
+    if not can_run_backtests(owner):
+        raise NotAllowed("You need the 'add strategy' permission to create strategies.")
+    _raise_if(validate_strategy_definition(data))
+    return Strategy.objects.create(owner=owner, **data)
+
+
+def update_strategy(strategy: Strategy, **changes: Any) -> Strategy:
+    merged = {name: getattr(strategy, name) for name in STRATEGY_FIELDS}
+    merged.update(changes)
+    _raise_if(validate_strategy_definition(merged))
+    for name, value in changes.items():
+        setattr(strategy, name, value)
+    strategy.save()
+    return strategy
+
+
+def strategy_from_template(
+    owner: AbstractBaseUser, template: str, params: dict | None = None, name: str | None = None
+) -> Strategy:
+    """A new, editable strategy copied from a template."""
+    definition = _template_definition(template, params)
+    return create_strategy(
+        owner,
+        name=name or definition["name"],
+        description=definition.get("description", ""),
+        config=definition["config"],
+        entry_rules=definition["entry_rules"],
+        exit_rules=definition["exit_rules"],
+    )
+
+
+def _template_definition(template: str, params: dict | None) -> dict:
+    try:
+        return strategy_templates.template_strategy(template, params)
+    except (KeyError, ValueError) as exc:
+        message = exc.args[0] if exc.args else str(exc)
+        raise InvalidBacktestInput.single("template", str(message)) from None
+
+
+# --- Backtest requests ---------------------------------------------------------------
+
+
+@dataclass
+class BacktestRequest:
+    """What to run: a strategy (saved, or a template with parameters) on a data range.
+
+    `options` overrides the strategy's config for this run (direction, cash, fee,
+    slippage, fill, sizing, risk); `parameters` overrides its rule parameters.
+    """
+
+    symbol: str
+    timeframe: str
+    strategy: Strategy | None = None
+    template: str | None = None
+    parameters: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    source: str = "binance"
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    snapshot: dict  # name, entry_rules, exit_rules, config
+    run_parameters: dict  # merged engine parameters, strategy parameters included
+    symbol: str
+    timeframe: str
+    source: str
+
+
+def prepare_run(request: BacktestRequest) -> PreparedRun:
+    """Check a request completely (every problem at once) and resolve what will run."""
+    problems: list[Problem] = []
+    symbol, timeframe, source = _checked_series_names(request, problems)
+    if (request.strategy is None) == (request.template is None):
+        problems.append(Problem("strategy", "give exactly one of a strategy or a template"))
+        raise InvalidBacktestInput(problems)
+    if request.strategy is not None:
+        snapshot = {
+            "name": request.strategy.name,
+            "entry_rules": request.strategy.entry_rules,
+            "exit_rules": request.strategy.exit_rules,
+            "config": request.strategy.config,
+        }
+    else:
+        snapshot = _template_definition(request.template, None)
+        snapshot = {key: snapshot[key] for key in ("name", "entry_rules", "exit_rules", "config")}
+    if request.start and request.end and request.start >= request.end:
+        problems.append(Problem("end", "must be after start"))
+    entry_rules, exit_rules = snapshot["entry_rules"], snapshot["exit_rules"]
+    # A run's own overrides are checked under their own names first ("options.fee"),
+    # then the merged whole as the engine will see it.
+    run_problems = validators.validate_engine_options(request.options, "options")
+    run_problems += validators.validate_parameters(
+        request.parameters, entry_rules, exit_rules, "parameters"
+    )
+    problems += run_problems
+    run_parameters: dict = {}
+    if not run_problems:
+        merged = validators.merge_run_parameters(
+            snapshot["config"], request.options, request.parameters
+        )
+        problems += validators.validate_strategy(entry_rules, exit_rules, merged)
+        if not problems:
+            run_parameters = complete_run_parameters(merged)
+    _raise_if(problems)
+    return PreparedRun(snapshot, run_parameters, symbol, timeframe, source)
+
+
+def complete_run_parameters(merged: dict) -> dict:
+    """Every engine parameter spelled out (defaults included), so a run records exactly
+    what it ran with and its hash does not change when a default does."""
+    engine = dataclasses.asdict(validators.build_engine_config(merged, None, 365.0))
+    del engine["periods_per_year"]  # follows from the timeframe
+    return {"parameters": dict(merged.get("parameters") or {}), **engine}
+
+
+def _checked_series_names(
+    request: BacktestRequest, problems: list[Problem]
+) -> tuple[str, str, str]:
+    names = []
+    for checker, value in (
+        (normalise_symbol, request.symbol),
+        (check_timeframe, request.timeframe),
+        (check_source, request.source),
+    ):
+        try:
+            names.append(checker(value))
+        except InvalidParameter as exc:
+            problems.append(Problem(exc.parameter, str(exc).split(": ", 1)[1]))
+            names.append(value)
+    symbol, timeframe, source = names
+    if not problems and find_series(symbol, timeframe, source) is None:
+        problems.append(
+            Problem("symbol", f"no {symbol} {timeframe} candles are stored (source {source})")
+        )
+    return symbol, timeframe, source
+
+
+def periods_per_year(timeframe: str) -> float:
+    """Bars per year on a 365-day calendar (a calendar month counts as 1/12 year)."""
+    tf = get_timeframe(timeframe)
+    return 12.0 if tf.is_calendar_month else 365 * 86_400 / tf.seconds
+
+
+def reproducibility_hash(
+    prepared: PreparedRun, start: datetime | None, end: datetime | None
+) -> str:
+    """Same strategy rules, data range and parameters give the same hash."""
+    payload = {
+        "engine": ENGINE_VERSION,
+        "entry_rules": prepared.snapshot["entry_rules"],
+        "exit_rules": prepared.snapshot["exit_rules"],
+        "parameters": prepared.run_parameters,
+        "data": {
+            "source": prepared.source,
+            "symbol": prepared.symbol,
+            "timeframe": prepared.timeframe,
+            "start": start.isoformat() if start else None,
+            "end": end.isoformat() if end else None,
+        },
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _new_backtest(
+    owner: AbstractBaseUser, request: BacktestRequest, prepared: PreparedRun, **extra: Any
+) -> Backtest:
+    return Backtest.objects.create(
+        owner=owner,
+        strategy=request.strategy,
+        strategy_snapshot=prepared.snapshot,
+        symbol=prepared.symbol,
+        timeframe=prepared.timeframe,
+        source=prepared.source,
+        start_time=request.start,
+        end_time=request.end,
+        initial_balance=prepared.run_parameters["cash"],
+        parameters=prepared.run_parameters,
+        reproducibility_hash=reproducibility_hash(prepared, request.start, request.end),
+        **extra,
+    )
+
+
+def create_backtest(owner: AbstractBaseUser, request: BacktestRequest) -> Backtest:
+    """A pending backtest, checked and snapshotted, not yet queued."""
+    if not can_run_backtests(owner):
+        raise NotAllowed("You need the 'add backtest' permission to run backtests.")
+    return _new_backtest(owner, request, prepare_run(request))
+
+
+def submit_backtest(owner: AbstractBaseUser, request: BacktestRequest) -> Backtest:
+    """Create a backtest and queue it for a worker."""
+    with transaction.atomic():
+        backtest = create_backtest(owner, request)
+        enqueue_backtest(backtest)
+    return backtest
+
+
+def enqueue_backtest(backtest: Backtest) -> None:
+    """Mark queued and send the task once the transaction commits (so the worker finds
+    the row)."""
+    from backtest.tasks import run_backtest
+
+    backtest.status = RunStatus.QUEUED
+    backtest.queued_at = timezone.now()
+    backtest.save(update_fields=("status", "queued_at"))
+    transaction.on_commit(lambda: _record_task(backtest.pk, run_backtest.delay(backtest.pk).id))
+
+
+def _record_task(backtest_id: int, task_id: str) -> None:
+    Backtest.objects.filter(pk=backtest_id).update(task_id=task_id)
+
+
+def cancel_backtest(backtest: Backtest) -> bool:
+    """Cancel a pending, queued or running backtest; False if it had already finished.
+
+    A running one stops at its next progress report (the worker sees the status) and
+    keeps no partial trades.
+    """
+    from central.celery import app
+
+    updated = Backtest.objects.filter(pk=backtest.pk, status__in=ACTIVE_STATUSES).update(
+        status=RunStatus.CANCELLED, finished_at=timezone.now(), error="cancelled by the user"
+    )
+    if not updated:
+        return False
+    backtest.refresh_from_db()  # the task id may have been recorded since it was read
+    if backtest.task_id:
+        app.control.revoke(backtest.task_id)
+    from backtest.progress import publish_backtest_progress
+
+    publish_backtest_progress(backtest)
+    return True
+
+
+def rerun_backtest(backtest: Backtest, owner: AbstractBaseUser | None = None) -> Backtest:
+    """A new queued backtest with the same snapshot, range and parameters."""
+    owner = owner or backtest.owner
+    if not can_run_backtests(owner):
+        raise NotAllowed(f"{owner} may not run backtests (no 'add backtest' permission).")
+    with transaction.atomic():
+        copy = Backtest.objects.create(
+            owner=owner,
+            strategy=backtest.strategy,
+            strategy_snapshot=backtest.strategy_snapshot,
+            symbol=backtest.symbol,
+            timeframe=backtest.timeframe,
+            source=backtest.source,
+            start_time=backtest.start_time,
+            end_time=backtest.end_time,
+            initial_balance=backtest.initial_balance,
+            parameters=backtest.parameters,
+            reproducibility_hash=backtest.reproducibility_hash,
+            metadata={"rerun_of": backtest.pk},
+        )
+        enqueue_backtest(copy)
+    return copy
+
+
+# --- Sweeps --------------------------------------------------------------------------
+
+
+def grid_cells(grid: dict[str, list]) -> list[dict]:
+    """Every combination of the grid's values, in a stable order."""
+    names = sorted(grid)
+    return [
+        dict(zip(names, values, strict=True))
+        for values in itertools.product(*(grid[n] for n in names))
+    ]
+
+
+def submit_sweep(
+    owner: AbstractBaseUser,
+    request: BacktestRequest,
+    grid: dict[str, list],
+    rank_metric: str = "sharpe_ratio",
+    name: str = "",
+) -> Sweep:
+    """Check the grid and every cell, create one backtest per cell, and fan them out as
+    a Celery chord whose callback closes the sweep."""
+    if not can_run_backtests(owner):
+        raise NotAllowed("You need the 'add backtest' permission to run sweeps.")
+    prepared = prepare_run(request)
+    problems = validators.validate_parameter_grid(
+        grid, prepared.snapshot["entry_rules"], prepared.snapshot["exit_rules"], path="grid"
+    )
+    if rank_metric not in validators.RANKABLE_METRICS:
+        known = ", ".join(validators.RANKABLE_METRICS)
+        problems.append(
+            Problem("rank_metric", f"unknown metric {rank_metric!r}; use one of {known}")
+        )
+    _raise_if(problems)
+    cells = grid_cells(grid)
+    cell_runs = []
+    for index, cell in enumerate(cells):
+        cell_request = BacktestRequest(
+            **{**request.__dict__, "parameters": {**request.parameters, **cell}}
+        )
+        try:
+            cell_runs.append(prepare_run(cell_request))
+        except InvalidBacktestInput as exc:
+            problems += [Problem(f"grid cell {index} {cell}", str(p)) for p in exc.problems]
+    _raise_if(problems)
+    with transaction.atomic():
+        sweep = Sweep.objects.create(
+            owner=owner,
+            strategy=request.strategy,
+            name=name,
+            symbol=prepared.symbol,
+            timeframe=prepared.timeframe,
+            source=prepared.source,
+            start_time=request.start,
+            end_time=request.end,
+            grid=grid,
+            options=request.options,
+            rank_metric=rank_metric,
+            status=RunStatus.QUEUED,
+            cell_count=len(cells),
+        )
+        backtests = [
+            _new_backtest(
+                owner,
+                request,
+                cell_prepared,
+                sweep=sweep,
+                status=RunStatus.QUEUED,
+                queued_at=timezone.now(),
+            )
+            for cell_prepared in cell_runs
+        ]
+        transaction.on_commit(lambda: _launch_sweep(sweep.pk, [b.pk for b in backtests]))
+    return sweep
+
+
+def _launch_sweep(sweep_id: int, backtest_ids: list[int]) -> None:
+    from celery import chord
+
+    from backtest.tasks import finish_sweep, run_backtest
+
+    result = chord(run_backtest.s(pk) for pk in backtest_ids)(finish_sweep.s(sweep_id))
+    Sweep.objects.filter(pk=sweep_id).update(task_id=result.id)
+
+
+def cancel_sweep(sweep: Sweep) -> bool:
+    """Cancel every unfinished cell; False if the sweep had already finished."""
+    updated = Sweep.objects.filter(pk=sweep.pk, status__in=ACTIVE_STATUSES).update(
+        status=RunStatus.CANCELLED, finished_at=timezone.now()
+    )
+    for backtest in sweep.backtests.filter(status__in=ACTIVE_STATUSES):
+        cancel_backtest(backtest)
+    return bool(updated)
+
+
+def finish_sweep(sweep_id: int) -> Sweep:
+    """Close a sweep once its cells are done: completed if any cell completed."""
+    sweep = Sweep.objects.get(pk=sweep_id)
+    if sweep.status in ACTIVE_STATUSES:
+        statuses = set(sweep.backtests.values_list("status", flat=True))
+        sweep.status = RunStatus.COMPLETED if RunStatus.COMPLETED in statuses else RunStatus.FAILED
+        if sweep.status == RunStatus.FAILED:
+            sweep.error = "no cell completed"
+        sweep.finished_at = timezone.now()
+        sweep.save(update_fields=("status", "error", "finished_at"))
+    return sweep

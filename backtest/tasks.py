@@ -1,0 +1,33 @@
+"""Celery tasks for backtests: thin wrappers over backtest.execution and services."""
+
+from celery import shared_task
+from django.conf import settings
+
+from backtest import execution, services
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    name="backtest.tasks.run_backtest",
+    max_retries=None,
+    # A backstop for prefork workers; the run itself stops at BACKTEST_TIME_LIMIT_SECONDS.
+    time_limit=settings.BACKTEST_TIME_LIMIT_SECONDS + 60,
+)
+def run_backtest(self, backtest_id: int) -> dict:
+    """Retried only while the owner has no free slot: nothing has run yet then."""
+    try:
+        return execution.execute_backtest(backtest_id)
+    except execution.NoFreeSlot:
+        raise self.retry(countdown=settings.BACKTEST_SLOT_RETRY_SECONDS) from None
+
+
+@shared_task(name="backtest.tasks.finish_sweep")
+def finish_sweep(cell_results: list[dict], sweep_id: int) -> dict:
+    sweep = services.finish_sweep(sweep_id)
+    return {"id": sweep.pk, "status": sweep.status}
+
+
+@shared_task(name="backtest.tasks.reap_stale_backtests")
+def reap_stale_backtests() -> list[int]:
+    return execution.reap_stale_backtests()
