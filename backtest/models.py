@@ -211,8 +211,8 @@ class EquityCurve(models.Model):
     backtest = models.OneToOneField(Backtest, on_delete=models.CASCADE, related_name="equity_curve")
     bar_count = models.IntegerField()
     timestamps = models.BinaryField(help_text="zlib(int64 µs deltas)")
-    equity = models.BinaryField(help_text="zlib(float64)")
-    exposure = models.BinaryField(help_text="zlib(float32)")
+    equity = models.BinaryField(help_text="float64 per bar")
+    exposure = models.BinaryField(help_text="float32 per bar")
 
     def __str__(self) -> str:
         return f"equity of backtest #{self.backtest_id}"

@@ -3,12 +3,11 @@ performance summary, and the compact equity curve."""
 
 from __future__ import annotations
 
-import json
+import itertools
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import numpy as np
-import psycopg
 from django.db import connection
 from django.utils import timezone
 
@@ -59,6 +58,9 @@ _EXIT_TAGS = {
     "end_of_data": "forced_close",
     "reversal": "reversal",
 }
+_COPY_BLOCK_ROWS = 4096
+# The tags column as PostgreSQL array text, by exit reason index.
+_TAG_ARRAYS = tuple("{" + _EXIT_TAGS.get(reason, "") + "}" for reason in EXIT_REASONS)
 
 
 def save_results(backtest: Backtest, result: EngineResult) -> None:
@@ -99,41 +101,47 @@ def _to_datetime(microseconds: int) -> datetime:
 
 
 def _copy_trades(backtest_id: int, result: EngineResult) -> None:
+    """One COPY in text format, its lines built from whole columns: no per-trade
+    objects, so tens of thousands of trades take a fraction of a second."""
     trades = result.trades
     if len(trades) == 0:
         return
     timestamps = result.bars.timestamp
-    entry_us = timestamps[trades.entry_index]
-    exit_us = timestamps[trades.exit_index]
-    now = timezone.now()
+    columns = zip(
+        _utc_text(timestamps[trades.entry_index]),
+        trades.entry_price.tolist(),
+        _utc_text(timestamps[trades.exit_index]),
+        trades.exit_price.tolist(),
+        trades.quantity.tolist(),
+        trades.side.tolist(),
+        trades.pnl.tolist(),
+        trades.pnl_percentage.tolist(),
+        trades.fees.tolist(),
+        trades.entry_reason.tolist(),
+        trades.exit_reason.tolist(),
+        trades.entry_index.tolist(),
+        trades.exit_index.tolist(),
+        strict=True,
+    )
+    now = timezone.now().isoformat()
+    # Every value is a number, a timestamp or one of our fixed words: nothing to escape.
+    lines = (
+        f"{backtest_id}\t{entry_at}\t{entry_price!r}\t{exit_at}\t{exit_price!r}\t{quantity!r}\t"
+        f"{'long' if side > 0 else 'short'}\t{pnl!r}\t{pnl_pct!r}\t{fees!r}\t"
+        f"{_TAG_ARRAYS[exit_reason]}\t{ENTRY_REASONS[entry_reason]}\t{EXIT_REASONS[exit_reason]}\t"
+        f'{{"entry_bar": {entry_bar}, "exit_bar": {exit_bar}}}\t{now}\n'
+        for (
+            entry_at, entry_price, exit_at, exit_price, quantity, side, pnl, pnl_pct, fees,
+            entry_reason, exit_reason, entry_bar, exit_bar,
+        ) in columns
+    )  # fmt: skip
     sql = f"COPY {Trade._meta.db_table} ({', '.join(_TRADE_COLUMNS)}) FROM STDIN"
     connection.ensure_connection()
-    with psycopg.ClientCursor(connection.connection) as cursor, cursor.copy(sql) as copy:
-        for i in range(len(trades)):
-            exit_reason = EXIT_REASONS[trades.exit_reason[i]]
-            tag = _EXIT_TAGS.get(exit_reason)
-            entry_bar, exit_bar = int(trades.entry_index[i]), int(trades.exit_index[i])
-            copy.write_row(
-                (
-                    backtest_id,
-                    _to_datetime(entry_us[i]),
-                    _float(trades.entry_price[i]),
-                    _to_datetime(exit_us[i]),
-                    _float(trades.exit_price[i]),
-                    _float(trades.quantity[i]),
-                    "long" if trades.side[i] > 0 else "short",
-                    _float(trades.pnl[i]),
-                    _float(trades.pnl_percentage[i]),
-                    _float(trades.fees[i]),
-                    [tag] if tag else [],
-                    ENTRY_REASONS[trades.entry_reason[i]],
-                    exit_reason,
-                    json.dumps({"entry_bar": entry_bar, "exit_bar": exit_bar}),
-                    now,
-                )
-            )
+    with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
+        # In blocks, so the server parses one while the next is being formatted.
+        while block := "".join(itertools.islice(lines, _COPY_BLOCK_ROWS)):
+            copy.write(block.encode())
 
 
-def _float(value: np.floating) -> str:
-    # repr keeps every significant digit; numeric rounds to the column's scale
-    return repr(float(value))
+def _utc_text(microseconds: np.ndarray) -> list[str]:
+    return [f"{moment}Z" for moment in np.datetime_as_string(microseconds.astype("datetime64[us]"))]

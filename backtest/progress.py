@@ -8,14 +8,8 @@ second while loading and saving; the consumer sends a snapshot on connect.
 
 from __future__ import annotations
 
-import logging
-
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-
 from backtest.models import FINAL_STATUSES, Backtest
-
-logger = logging.getLogger(__name__)
+from central import channel_publisher
 
 
 def backtest_group(backtest_id: int) -> str:
@@ -38,18 +32,13 @@ def is_final(message: dict) -> bool:
     return message.get("status") in FINAL_STATUSES
 
 
-def publish(backtest_id: int, payload: dict) -> None:
-    """Progress is a courtesy to watchers: a channel-layer hiccup never fails a run."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(
-            backtest_group(backtest_id), {"type": "run.progress", "payload": payload}
-        )
-    except Exception:
-        logger.warning("could not publish progress of backtest %s", backtest_id, exc_info=True)
-
-
 def publish_backtest_progress(backtest: Backtest) -> None:
-    publish(backtest.pk, backtest_message(backtest))
+    """Queue the backtest's state for its watchers; a final state is waited for, so it
+    is out before a CLI process exits. Progress is a courtesy: a channel-layer hiccup is
+    logged by the publisher and never fails a run."""
+    message = backtest_message(backtest)
+    channel_publisher.publish(
+        backtest_group(backtest.pk), {"type": "run.progress", "payload": message}
+    )
+    if is_final(message):
+        channel_publisher.flush()

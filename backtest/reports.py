@@ -58,6 +58,7 @@ def backtest_summary(backtest: Backtest) -> dict:
         "parameters": backtest.parameters,
         "reproducibility_hash": backtest.reproducibility_hash,
         "duration_seconds": backtest.duration_seconds,
+        "timings": metadata.get("timings"),
         **summary_metrics(backtest),
         "final_balance": (
             float(backtest.final_balance) if backtest.final_balance is not None else None

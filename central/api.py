@@ -30,6 +30,11 @@ ENTRY_POINTS = {
     "market_data_import": "marketdata-import",
     "market_data_sync": "marketdata-sync",
     "market_data_sync_runs": "marketdata-sync-runs",
+    "strategies": "strategy-list",
+    "strategy_templates": "strategy-templates",
+    "strategy_validate": "strategy-validate",
+    "backtests": "backtest-list",
+    "sweeps": "sweep-list",
 }
 
 

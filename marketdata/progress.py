@@ -13,9 +13,7 @@ times in UTC with a `Z`), plus
   worker's next update, one chunk away, tells.
 """
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-
+from central import channel_publisher
 from marketdata.api.serializers import SyncRunSerializer
 from marketdata.models import SyncRun
 
@@ -36,8 +34,7 @@ def sync_run_group(run_id: int) -> str:
 
 
 def publish_sync_progress(run_id: int, payload: dict) -> None:
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(
-            sync_run_group(run_id), {"type": "run.progress", "payload": payload}
-        )
+    """Queue an update for the run's watchers; a final one is waited for."""
+    channel_publisher.publish(sync_run_group(run_id), {"type": "run.progress", "payload": payload})
+    if is_final(payload):
+        channel_publisher.flush()

@@ -74,9 +74,7 @@ def test_snapshot_and_updates_have_one_shape_and_the_socket_closes_at_the_end(
     run = create_manual_run("BTCUSDT", "1m", start, end)
 
     async def scenario():
-        communicator, connected, _ = await connect(
-            operator, f"/ws/market-data/sync-runs/{run.pk}/"
-        )
+        communicator, connected, _ = await connect(operator, f"/ws/market-data/sync-runs/{run.pk}/")
         assert connected
         snapshot = await communicator.receive_json_from(timeout=5)
         await sync_to_async(execute_sync_run)(run.pk, client=binance_client())
@@ -103,9 +101,7 @@ def test_a_finished_run_sends_its_snapshot_then_closes(operator, run):
     SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.FAILED, error="boom")
 
     async def scenario():
-        communicator, connected, _ = await connect(
-            operator, f"/ws/market-data/sync-runs/{run.pk}/"
-        )
+        communicator, connected, _ = await connect(operator, f"/ws/market-data/sync-runs/{run.pk}/")
         assert connected
         snapshot = await communicator.receive_json_from(timeout=5)
         return snapshot, await close_code(communicator)

@@ -14,6 +14,8 @@ from marketdata.services import InvalidParameter
 
 
 class Command(BaseCommand):
+    # Runs need models and data only; skipping the URL and admin checks saves a second.
+    requires_system_checks: list[str] = []
     help = (
         "Run a backtest in this process (no worker needed) on stored candles, save it "
         "with its trades and summary, and print the summary. Exits non-zero on failure."

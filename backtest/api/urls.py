@@ -1,0 +1,44 @@
+"""Routes of the backtest API, mounted under /api/.
+
+Explicit paths, no router: the two report files are `report.csv` and `report.json`, and
+DRF's format-suffix patterns would read those suffixes as a renderer choice.
+"""
+
+from django.urls import path
+
+from backtest.api import views
+
+urlpatterns = [
+    path("strategies/", views.StrategyListView.as_view(), name="strategy-list"),
+    path("strategies/validate/", views.StrategyValidateView.as_view(), name="strategy-validate"),
+    path(
+        "strategies/templates/", views.StrategyTemplateListView.as_view(), name="strategy-templates"
+    ),
+    path(
+        "strategies/from-template/",
+        views.StrategyFromTemplateView.as_view(),
+        name="strategy-from-template",
+    ),
+    path("strategies/<int:pk>/", views.StrategyDetailView.as_view(), name="strategy-detail"),
+    path("backtests/", views.BacktestListView.as_view(), name="backtest-list"),
+    path("backtests/<int:pk>/", views.BacktestDetailView.as_view(), name="backtest-detail"),
+    path(
+        "backtests/<int:pk>/trades/", views.BacktestTradeListView.as_view(), name="backtest-trades"
+    ),
+    path("backtests/<int:pk>/equity/", views.BacktestEquityView.as_view(), name="backtest-equity"),
+    path("backtests/<int:pk>/cancel/", views.BacktestCancelView.as_view(), name="backtest-cancel"),
+    path("backtests/<int:pk>/rerun/", views.BacktestRerunView.as_view(), name="backtest-rerun"),
+    path(
+        "backtests/<int:pk>/report.csv",
+        views.BacktestReportCsvView.as_view(),
+        name="backtest-report-csv",
+    ),
+    path(
+        "backtests/<int:pk>/report.json",
+        views.BacktestReportJsonView.as_view(),
+        name="backtest-report-json",
+    ),
+    path("sweeps/", views.SweepListView.as_view(), name="sweep-list"),
+    path("sweeps/<int:pk>/", views.SweepDetailView.as_view(), name="sweep-detail"),
+    path("sweeps/<int:pk>/cancel/", views.SweepCancelView.as_view(), name="sweep-cancel"),
+]
