@@ -415,7 +415,6 @@ class SweepSerializer(serializers.ModelSerializer):
     status = RunStatusField(read_only=True)
     progress = serializers.SerializerMethodField()
     counts = serializers.SerializerMethodField()
-    ranking = serializers.SerializerMethodField()
 
     class Meta:
         model = Sweep
@@ -440,7 +439,6 @@ class SweepSerializer(serializers.ModelSerializer):
             "error",
             "created_at",
             "finished_at",
-            "ranking",
         )
         read_only_fields = fields
 
@@ -454,10 +452,7 @@ class SweepSerializer(serializers.ModelSerializer):
         )
     )
     def get_counts(self, sweep: Sweep) -> dict[str, int]:
-        counts = dict.fromkeys(RunStatus.values, 0)
-        for cell in sweep.backtests.all():
-            counts[cell.status] += 1
-        return counts
+        return {status: getattr(sweep, f"{status}_cells") for status in RunStatus.values}
 
     @extend_schema_field(
         serializers.FloatField(help_text="Finished cells (any outcome) in percent, 0 to 100.")
@@ -468,6 +463,17 @@ class SweepSerializer(serializers.ModelSerializer):
         counts = self.get_counts(sweep)
         done = counts["completed"] + counts["failed"] + counts["cancelled"]
         return round(done / sweep.cell_count * 100, 2)
+
+
+class SweepDetailSerializer(SweepSerializer):
+    """A sweep with its cells ranked: the list leaves the ranking out (a page of large
+    sweeps would load every cell)."""
+
+    ranking = serializers.SerializerMethodField()
+
+    class Meta(SweepSerializer.Meta):
+        fields = (*SweepSerializer.Meta.fields, "ranking")
+        read_only_fields = fields
 
     @extend_schema_field(RankedCellSerializer(many=True))
     def get_ranking(self, sweep: Sweep) -> list[dict]:

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import numpy as np
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -35,7 +35,7 @@ from backtest.api.permissions import (
     CanManageSweep,
     CanRunBacktestsOrReadOnly,
 )
-from backtest.models import Backtest, EquityCurve, Sweep
+from backtest.models import Backtest, EquityCurve, RunStatus, Sweep
 from central.api_errors import ERROR, errors
 
 READ_OR_RUN = (IsAuthenticated, CanRunBacktestsOrReadOnly)
@@ -562,11 +562,18 @@ class BacktestReportJsonView(_ReportView):
 # --- Sweeps ----------------------------------------------------------------------------
 
 
+def _sweeps_with_counts(request: Request) -> QuerySet[Sweep]:
+    """Visible sweeps, each with its cells counted per status (`<status>_cells`)."""
+    counts = {
+        f"{status}_cells": Count("backtests", filter=Q(backtests__status=status))
+        for status in RunStatus.values
+    }
+    return selectors.visible_sweeps(request.user).annotate(**counts).order_by("-created_at", "-id")
+
+
 def _sweeps_with_cells(request: Request) -> QuerySet[Sweep]:
     cells = selectors.visible_backtests(request.user).order_by("id")
-    return selectors.visible_sweeps(request.user).prefetch_related(
-        Prefetch("backtests", queryset=cells)
-    )
+    return _sweeps_with_counts(request).prefetch_related(Prefetch("backtests", queryset=cells))
 
 
 @extend_schema_view(
@@ -581,11 +588,11 @@ class SweepListView(generics.ListAPIView):
     filterset_class = SweepFilter
 
     def get_queryset(self):
-        return _sweeps_with_cells(self.request)
+        return _sweeps_with_counts(self.request)
 
     @extend_schema(
         request=s.SweepRequestSerializer,
-        responses={202: s.SweepSerializer, **errors(400, 401, 403)},
+        responses={202: s.SweepDetailSerializer, **errors(400, 401, 403)},
         examples=[SWEEP_REQUEST_EXAMPLE],
     )
     def post(self, request: Request) -> Response:
@@ -601,14 +608,14 @@ class SweepListView(generics.ListAPIView):
                 name=data["name"],
             )
         sweep = _sweeps_with_cells(request).get(pk=sweep.pk)
-        body = s.SweepSerializer(sweep, context={"request": request}).data
+        body = s.SweepDetailSerializer(sweep, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 
 
 class SweepDetailView(generics.RetrieveAPIView):
     """One sweep with its cells ranked best first (`rank_metric` re-ranks)."""
 
-    serializer_class = s.SweepSerializer
+    serializer_class = s.SweepDetailSerializer
 
     def get_queryset(self):
         return _sweeps_with_cells(self.request)
@@ -620,7 +627,7 @@ class SweepDetailView(generics.RetrieveAPIView):
 
     @extend_schema(
         parameters=[SWEEP_ID, s.SweepQuerySerializer],
-        responses={200: s.SweepSerializer, **errors(400, 401, 404)},
+        responses={200: s.SweepDetailSerializer, **errors(400, 401, 404)},
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
@@ -635,7 +642,7 @@ class SweepCancelView(APIView):
         parameters=[SWEEP_ID],
         request=None,
         responses={
-            200: s.SweepSerializer,
+            200: s.SweepDetailSerializer,
             409: OpenApiResponse(ERROR, description="The sweep had already finished."),
             **errors(401, 403, 404),
         },
@@ -646,4 +653,4 @@ class SweepCancelView(APIView):
         if not services.cancel_sweep(sweep):
             raise Conflict(f"sweep #{sweep.pk} has already finished ({sweep.status})")
         sweep = _sweeps_with_cells(request).get(pk=pk)
-        return Response(s.SweepSerializer(sweep, context={"request": request}).data)
+        return Response(s.SweepDetailSerializer(sweep, context={"request": request}).data)
