@@ -12,25 +12,13 @@ from django.db import connection
 from django.utils import timezone
 
 from backtest import equity_codec
+from backtest.engine.metrics import METRIC_NAMES
 from backtest.engine.types import ENTRY_REASONS, EXIT_REASONS, EngineResult
 from backtest.models import Backtest, EquityCurve, PerformanceSummary, Trade
 
-SUMMARY_COLUMNS = (
-    "total_trades",
-    "winning_trades",
-    "losing_trades",
-    "win_rate",
-    "profit_factor",
-    "max_drawdown",
-    "max_drawdown_percentage",
-    "sharpe_ratio",
-    "sortino_ratio",
-    "total_pnl",
-    "total_pnl_percentage",
-    "average_win",
-    "average_loss",
-    "largest_win",
-    "largest_loss",
+# The performance_summaries columns; every metric is also kept in its `metrics` JSON.
+SUMMARY_COLUMNS = tuple(
+    field.name for field in PerformanceSummary._meta.concrete_fields if field.name in METRIC_NAMES
 )
 _TRADE_COLUMNS = (
     "backtest_id",

@@ -319,6 +319,21 @@ def cancel_backtest(backtest: Backtest) -> bool:
     return True
 
 
+# What makes a run what it is (a re-run copies these, and only these).
+_RUN_DEFINITION = (
+    "strategy",
+    "strategy_snapshot",
+    "symbol",
+    "timeframe",
+    "source",
+    "start_time",
+    "end_time",
+    "initial_balance",
+    "parameters",
+    "reproducibility_hash",
+)
+
+
 def rerun_backtest(backtest: Backtest, owner: AbstractBaseUser | None = None) -> Backtest:
     """A new queued backtest with the same snapshot, range and parameters."""
     owner = owner or backtest.owner
@@ -327,17 +342,8 @@ def rerun_backtest(backtest: Backtest, owner: AbstractBaseUser | None = None) ->
     with transaction.atomic():
         copy = Backtest.objects.create(
             owner=owner,
-            strategy=backtest.strategy,
-            strategy_snapshot=backtest.strategy_snapshot,
-            symbol=backtest.symbol,
-            timeframe=backtest.timeframe,
-            source=backtest.source,
-            start_time=backtest.start_time,
-            end_time=backtest.end_time,
-            initial_balance=backtest.initial_balance,
-            parameters=backtest.parameters,
-            reproducibility_hash=backtest.reproducibility_hash,
             metadata={"rerun_of": backtest.pk},
+            **{name: getattr(backtest, name) for name in _RUN_DEFINITION},
         )
         enqueue_backtest(copy)
     return copy

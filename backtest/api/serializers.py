@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from backtest import services, validators
+from backtest import reports, services, validators
 from backtest.models import Backtest, PerformanceSummary, RunStatus, Strategy, Sweep, Trade
 from backtest.persistence import SUMMARY_COLUMNS
 from backtest.selectors import visible_strategies
@@ -337,22 +337,7 @@ class BacktestSerializer(BacktestListSerializer):
 class TradeSerializer(serializers.ModelSerializer):
     class Meta:
         model = Trade
-        fields = (
-            "id",
-            "entry_time",
-            "exit_time",
-            "side",
-            "quantity",
-            "entry_price",
-            "exit_price",
-            "pnl",
-            "pnl_percentage",
-            "fees",
-            "entry_reason",
-            "exit_reason",
-            "tags",
-            "metadata",
-        )
+        fields = ("id", *reports.TRADE_CSV_COLUMNS, "metadata")
         read_only_fields = fields
 
 

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from backtest import services
+from backtest.engine.metrics import METRIC_NAMES
 from backtest.engine.types import Bars
 from backtest.models import Backtest, PerformanceSummary, RunStatus, Trade
 from backtest.runner import run_strategy
@@ -29,28 +30,7 @@ def test_template_run_prints_the_schema_fields_and_saves_everything(hourly_candl
         "--symbol", "BTCUSDT", "--timeframe", "1h", "--template", "sma_cross",
         "--params", '{"fast": 5, "slow": 20}', "--direction", "both", "--fee", "0.001",
     )  # fmt: skip
-    for name in (
-        "total_trades",
-        "winning_trades",
-        "losing_trades",
-        "win_rate",
-        "profit_factor",
-        "max_drawdown",
-        "max_drawdown_percentage",
-        "sharpe_ratio",
-        "sortino_ratio",
-        "total_pnl",
-        "total_pnl_percentage",
-        "final_balance",
-        "cagr",
-        "calmar_ratio",
-        "expectancy",
-        "sqn",
-        "kelly_criterion",
-        "exposure_percentage",
-        "buy_and_hold_return",
-        "fees_paid",
-    ):
+    for name in METRIC_NAMES:
         assert name in summary, name
     assert summary["status"] == "completed"
     assert summary["total_trades"] > 5
