@@ -1,6 +1,6 @@
-"""Which models the audit trail covers. Candles and sync runs are left out on purpose:
-candles change in bulk through imports and syncs, and a sync run is itself the record of
-a sync (its counters change with every chunk)."""
+"""Which models the audit trail covers. Candles, sync runs and backtest runs are left out
+on purpose: candles change in bulk through imports and syncs, and a run is itself the
+record of what was run (its progress changes many times a second)."""
 
 from auditlog.registry import auditlog
 from django.apps import apps
@@ -9,6 +9,7 @@ AUDITED_MODELS = (
     "marketdata.Symbol",
     "marketdata.CandleSeries",
     "marketdata.WatchedSymbol",
+    "backtest.Strategy",
     "auth.User",
     "auth.Group",
 )
