@@ -160,6 +160,10 @@ def prepare_run(request: BacktestRequest) -> PreparedRun:
         problems.append(Problem("strategy", "give exactly one of a strategy or a template"))
         raise InvalidBacktestInput(problems)
     if request.strategy is not None:
+        if not request.strategy.is_active:
+            problems.append(
+                Problem("strategy", f"#{request.strategy.pk} is inactive; activate it to run it")
+            )
         snapshot = {
             "name": request.strategy.name,
             "entry_rules": request.strategy.entry_rules,

@@ -138,3 +138,21 @@ def test_plain_output_is_readable(hourly_candles):
     )  # fmt: skip
     text = out.getvalue()
     assert "completed" in text and "600 bars" in text and "final balance" in text
+
+
+def test_an_inactive_strategy_does_not_run(hourly_candles):
+    definition = template_strategy("sma_cross", None)
+    strategy = services.create_strategy(
+        services.cli_user(),
+        name="retired",
+        config=definition["config"],
+        entry_rules=definition["entry_rules"],
+        exit_rules=definition["exit_rules"],
+        is_active=False,
+    )
+    with pytest.raises(CommandError, match="inactive"):
+        call_command(
+            "run_backtest", "--symbol", "BTCUSDT", "--timeframe", "1h",
+            "--strategy", str(strategy.pk), stdout=StringIO(),
+        )  # fmt: skip
+    assert not Backtest.objects.exists()
