@@ -1,5 +1,7 @@
 """Celery tasks for backtests: thin wrappers over backtest.execution and services."""
 
+import random
+
 from celery import shared_task
 from django.conf import settings
 
@@ -19,7 +21,14 @@ def run_backtest(self, backtest_id: int) -> dict:
     try:
         return execution.execute_backtest(backtest_id)
     except execution.NoFreeSlot:
-        raise self.retry(countdown=settings.BACKTEST_SLOT_RETRY_SECONDS) from None
+        raise self.retry(countdown=slot_retry_delay(self.request.retries)) from None
+
+
+def slot_retry_delay(retries: int) -> float:
+    """Doubling from BACKTEST_SLOT_RETRY_SECONDS up to 16 times it, with jitter, so the
+    waiting cells of a large sweep do not all ask again at the same moment."""
+    base = settings.BACKTEST_SLOT_RETRY_SECONDS * 2 ** min(retries, 4)
+    return base * random.uniform(0.75, 1.25)
 
 
 @shared_task(name="backtest.tasks.finish_sweep")

@@ -139,3 +139,13 @@ def test_an_unexpected_error_fails_the_run_and_is_not_raised(
     monkeypatch.setattr(runner, "simulate", broken)
     state = execution.execute_backtest(backtest.pk)
     assert state["status"] == "failed" and state["error"] == "ZeroDivisionError: boom"
+
+
+def test_waiting_cells_ask_again_later_and_later_with_jitter(settings):
+    from backtest.tasks import slot_retry_delay
+
+    settings.BACKTEST_SLOT_RETRY_SECONDS = 2
+    assert 1.5 <= slot_retry_delay(0) <= 2.5
+    assert 6 <= slot_retry_delay(2) <= 10
+    assert all(24 <= slot_retry_delay(n) <= 40 for n in (4, 9, 50))
+    assert len({slot_retry_delay(3) for _ in range(20)}) > 1
