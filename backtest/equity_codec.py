@@ -46,11 +46,14 @@ def decode(timestamps: bytes, equity: bytes, exposure: bytes) -> Curve:
     )
 
 
-def drawdown(equity: np.ndarray) -> np.ndarray:
-    """Fraction below the running peak, per bar (0 at a new high)."""
+def drawdown(equity: np.ndarray, initial: float | None = None) -> np.ndarray:
+    """Fraction below the running peak, per bar (0 at a new high). With `initial`, the
+    peak starts at the starting balance, as the engine's drawdown and metrics do."""
     if len(equity) == 0:
         return np.empty(0)
     peak = np.maximum.accumulate(equity)
+    if initial is not None:
+        peak = np.maximum(peak, initial)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(peak > 0, 1.0 - equity / peak, 0.0)
 

@@ -15,14 +15,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from backtest.engine.types import Bars
-from backtest.models import ACTIVE_STATUSES, Backtest, RunStatus
+from backtest.models import ACTIVE_STATUSES, Backtest, RunStatus, Sweep
 from backtest.persistence import save_results
 from backtest.progress import publish_backtest_progress
 from backtest.runner import TooFewBars, run_strategy
-from backtest.services import InvalidBacktestInput, periods_per_year
+from backtest.services import InvalidBacktestInput, finish_sweep, periods_per_year
 from central.locks import exclusive_job, lock_for_transaction
 from marketdata.selectors import OHLCV, candle_arrays, find_series
 
@@ -34,6 +35,12 @@ _USER_SLOT_NAMESPACE = 0x42545553  # "BTUS"
 # its bars, so no step between two messages exceeds 2 points.
 _LOADED, _SIGNALS_READY, _SIMULATED = 2.0, 4.0, 98.0
 _MIN_STEP = 1.0  # smaller advances wait for the next one, or for a second to pass
+
+
+INTERNAL_ERROR = (
+    "an internal error stopped the run (logged for operators as backtest {id}); "
+    "try again, or ask an operator if it keeps failing"
+)
 
 
 class Cancelled(Exception):
@@ -79,6 +86,11 @@ class _Reporter:
         self.last_sent, self.last_sent_at = percent, now
         publish_backtest_progress(self.backtest)
 
+    def heartbeat(self) -> None:
+        """No progress to tell, but still alive: checks the time limit, and at least
+        once a second the status (cancellation) and the heartbeat the reaper reads."""
+        self(self.last_sent)
+
 
 def execute_backtest(backtest_id: int, *, respect_user_limit: bool = True) -> dict:
     """Run a queued backtest to the end; return its progress message.
@@ -99,9 +111,10 @@ def execute_backtest(backtest_id: int, *, respect_user_limit: bool = True) -> di
             logger.info("backtest %s stopped: no longer running", backtest_id)
         except (InvalidBacktestInput, TooFewBars, TimeLimitExceeded) as exc:
             _fail(backtest, str(exc))
-        except Exception as exc:
+        except Exception:
+            # The user sees no internals (a database error names tables and values).
             logger.exception("backtest %s failed", backtest_id)
-            _fail(backtest, f"{type(exc).__name__}: {exc}")
+            _fail(backtest, INTERNAL_ERROR.format(id=backtest_id))
         return _state(backtest_id)
 
 
@@ -126,6 +139,10 @@ def _claim(backtest_id: int, respect_user_limit: bool) -> Backtest | None:
         backtest.progress = 0.0
         backtest.error = ""
         backtest.save(update_fields=("status", "started_at", "heartbeat_at", "progress", "error"))
+        if backtest.sweep_id:
+            Sweep.objects.filter(pk=backtest.sweep_id, status=RunStatus.QUEUED).update(
+                status=RunStatus.RUNNING
+            )
     publish_backtest_progress(backtest)
     return backtest
 
@@ -144,6 +161,7 @@ def _run(backtest: Backtest, report: _Reporter) -> None:
         backtest.parameters,
         periods_per_year(backtest.timeframe),
         progress=lambda done: report(_SIGNALS_READY + (_SIMULATED - _SIGNALS_READY) * done),
+        heartbeat=report.heartbeat,
     )
     timings["compute"] = time.perf_counter() - clock
 
@@ -202,21 +220,34 @@ def _rounded(timings: dict[str, float]) -> dict[str, float]:
 
 
 def reap_stale_backtests(stale_after: timedelta | None = None) -> list[int]:
-    """Fail runs whose worker stopped reporting (killed, or its machine lost)."""
+    """Fail runs whose worker stopped reporting (killed, or its machine lost), and runs
+    created but never started for as long (a command killed before it began); then
+    close sweeps whose cells have all finished (their chord may have broken)."""
     stale_after = stale_after or timedelta(seconds=settings.BACKTEST_STALE_AFTER_SECONDS)
     cutoff = timezone.now() - stale_after
-    error = f"the worker running it stopped reporting for over {stale_after.total_seconds():g} s"
-    reaped = []
-    for backtest in Backtest.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff):
-        updated = Backtest.objects.filter(
-            pk=backtest.pk, status=RunStatus.RUNNING, heartbeat_at__lt=cutoff
-        ).update(
-            status=RunStatus.FAILED,
-            finished_at=timezone.now(),
-            error=error,
+    seconds = f"{stale_after.total_seconds():g} s"
+    reaped = _fail_where(
+        Q(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff),
+        f"the worker running it stopped reporting for over {seconds}",
+    )
+    reaped += _fail_where(
+        Q(status=RunStatus.PENDING, created_at__lt=cutoff),
+        f"it was created but not started within {seconds}",
+    )
+    for sweep_id in Sweep.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True):
+        finish_sweep(sweep_id)
+    return reaped
+
+
+def _fail_where(condition: Q, error: str) -> list[int]:
+    failed = []
+    for backtest in Backtest.objects.filter(condition):
+        # Conditional again: the run may have moved on since it was read.
+        updated = Backtest.objects.filter(condition, pk=backtest.pk).update(
+            status=RunStatus.FAILED, finished_at=timezone.now(), error=error
         )
         if updated:
             backtest.refresh_from_db()
             publish_backtest_progress(backtest)
-            reaped.append(backtest.pk)
-    return reaped
+            failed.append(backtest.pk)
+    return failed

@@ -1,9 +1,12 @@
 """Backtest progress messages and their publishing to the channel layer.
 
 Watchers of `/ws/backtests/<id>/` get JSON messages: the backtest's `id`, `status`,
-`progress` (0 to 100, never going back), `error` and, once completed, `final_balance`.
-The worker publishes at every engine chunk (about 2 % of the bars) and at least once a
-second while loading and saving; the consumer sends a snapshot on connect.
+`progress` (0 to 100), `error` and, once completed, `final_balance`. The worker
+publishes when it starts (0), when the candles are loaded (2), when the signals are
+ready (4), after every engine chunk (about 2 % of the bars, so no step exceeds 2
+points) or at least once a second between indicator computations, and at the end; the
+consumer sends a snapshot on connect. Progress never goes back within one attempt; a
+run a broker redelivers after its worker died starts again from 0.
 """
 
 from __future__ import annotations

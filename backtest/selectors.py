@@ -21,6 +21,14 @@ def can_run_backtests(user: User) -> bool:
     return user.is_authenticated and user.has_perm("backtest.add_backtest")
 
 
+def can_create_strategies(user: User) -> bool:
+    return user.is_authenticated and user.has_perm("backtest.add_strategy")
+
+
+def can_run_sweeps(user: User) -> bool:
+    return user.is_authenticated and user.has_perm("backtest.add_sweep")
+
+
 def _shared_with(user: User, model: type, perm: str) -> QuerySet:
     return get_objects_for_user(
         user, perm, klass=model, with_superuser=False, accept_global_perms=False

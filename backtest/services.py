@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,13 +24,17 @@ from django.utils import timezone
 from accounts.services import grant_role_permissions
 from backtest import strategy_templates, validators
 from backtest.models import ACTIVE_STATUSES, Backtest, RunStatus, Strategy, Sweep
-from backtest.selectors import can_run_backtests
+from backtest.runner import TooFewBars, check_enough_bars
+from backtest.selectors import can_create_strategies, can_run_backtests, can_run_sweeps
 from backtest.validators import Problem
-from marketdata.selectors import find_series
+from marketdata.selectors import candle_count, find_series
 from marketdata.services import InvalidParameter, check_source, check_timeframe, normalise_symbol
 from marketdata.timeframes import get_timeframe
 
+logger = logging.getLogger(__name__)
+
 CLI_USERNAME = "central-cli"
+UNSENT_ERROR = "could not be queued: the task broker was unreachable; run it again later"
 ENGINE_VERSION = "1"  # part of the reproducibility hash: bump when results would change
 STRATEGY_FIELDS = ("name", "description", "config", "entry_rules", "exit_rules")
 
@@ -82,7 +87,7 @@ def validate_strategy_definition(data: dict[str, Any]) -> list[Problem]:
 
 
 def create_strategy(owner: AbstractBaseUser, **data: Any) -> Strategy:
-    if not can_run_backtests(owner):
+    if not can_create_strategies(owner):
         raise NotAllowed("You need the 'add strategy' permission to create strategies.")
     _raise_if(validate_strategy_definition(data))
     return Strategy.objects.create(owner=owner, **data)
@@ -152,8 +157,12 @@ class PreparedRun:
     source: str
 
 
-def prepare_run(request: BacktestRequest) -> PreparedRun:
-    """Check a request completely (every problem at once) and resolve what will run."""
+def prepare_run(request: BacktestRequest, bar_count: int | None = None) -> PreparedRun:
+    """Check a request completely (every problem at once) and resolve what will run.
+
+    `bar_count` is how many candles the range holds, when the caller counted them
+    already (a sweep counts once for all its cells).
+    """
     problems: list[Problem] = []
     symbol, timeframe, source = _checked_series_names(request, problems)
     if (request.strategy is None) == (request.template is None):
@@ -192,13 +201,26 @@ def prepare_run(request: BacktestRequest) -> PreparedRun:
         if not problems:
             run_parameters = complete_run_parameters(merged)
     _raise_if(problems)
-    return PreparedRun(snapshot, run_parameters, symbol, timeframe, source)
+    prepared = PreparedRun(snapshot, run_parameters, symbol, timeframe, source)
+    if bar_count is None:
+        bar_count = count_bars(prepared, request)
+    try:
+        check_enough_bars(bar_count, snapshot, run_parameters)
+    except TooFewBars as exc:
+        where = "start" if request.start or request.end else "parameters"
+        raise InvalidBacktestInput.single(where, str(exc)) from None
+    return prepared
+
+
+def count_bars(prepared: PreparedRun, request: BacktestRequest) -> int:
+    series = find_series(prepared.symbol, prepared.timeframe, prepared.source)
+    return candle_count(series, request.start, request.end) if series else 0
 
 
 def complete_run_parameters(merged: dict) -> dict:
     """Every engine parameter spelled out (defaults included), so a run records exactly
     what it ran with and its hash does not change when a default does."""
-    engine = dataclasses.asdict(validators.build_engine_config(merged, None, 365.0))
+    engine = dataclasses.asdict(validators.build_engine_config(merged, 365.0))
     del engine["periods_per_year"]  # follows from the timeframe
     return {"parameters": dict(merged.get("parameters") or {}), **engine}
 
@@ -294,11 +316,29 @@ def enqueue_backtest(backtest: Backtest) -> None:
     backtest.status = RunStatus.QUEUED
     backtest.queued_at = timezone.now()
     backtest.save(update_fields=("status", "queued_at"))
-    transaction.on_commit(lambda: _record_task(backtest.pk, run_backtest.delay(backtest.pk).id))
+    transaction.on_commit(lambda: _send(backtest.pk, run_backtest))
 
 
-def _record_task(backtest_id: int, task_id: str) -> None:
+def _send(backtest_id: int, task) -> None:
+    """Hand the run to the broker; if it cannot be reached the run fails at once with
+    a message, instead of waiting "queued" for a task that was never sent."""
+    try:
+        task_id = task.delay(backtest_id).id
+    except Exception:
+        logger.exception("could not queue backtest %s", backtest_id)
+        _fail_unsent(Backtest.objects.filter(pk=backtest_id))
+        return
     Backtest.objects.filter(pk=backtest_id).update(task_id=task_id)
+
+
+def _fail_unsent(backtests) -> None:
+    from backtest.progress import publish_backtest_progress
+
+    backtests.filter(status__in=ACTIVE_STATUSES).update(
+        status=RunStatus.FAILED, error=UNSENT_ERROR, finished_at=timezone.now()
+    )
+    for backtest in backtests:
+        publish_backtest_progress(backtest)
 
 
 def cancel_backtest(backtest: Backtest) -> bool:
@@ -338,9 +378,13 @@ _RUN_DEFINITION = (
 )
 
 
-def rerun_backtest(backtest: Backtest, owner: AbstractBaseUser | None = None) -> Backtest:
-    """A new queued backtest with the same snapshot, range and parameters."""
-    owner = owner or backtest.owner
+def rerun_backtest(backtest: Backtest) -> Backtest:
+    """A new queued backtest with the same snapshot, range and parameters.
+
+    The copy belongs to the original's owner, whoever asks (the owner, or an operator
+    in the API or the admin): it is their research, and it counts against their runs.
+    """
+    owner = backtest.owner
     if not can_run_backtests(owner):
         raise NotAllowed(f"{owner} may not run backtests (no 'add backtest' permission).")
     with transaction.atomic():
@@ -374,9 +418,10 @@ def submit_sweep(
 ) -> Sweep:
     """Check the grid and every cell, create one backtest per cell, and fan them out as
     a Celery chord whose callback closes the sweep."""
-    if not can_run_backtests(owner):
-        raise NotAllowed("You need the 'add backtest' permission to run sweeps.")
+    if not can_run_sweeps(owner):
+        raise NotAllowed("You need the 'add sweep' permission to run sweeps.")
     prepared = prepare_run(request)
+    bar_count = count_bars(prepared, request)
     problems = validators.validate_parameter_grid(
         grid, prepared.snapshot["entry_rules"], prepared.snapshot["exit_rules"], path="grid"
     )
@@ -393,7 +438,7 @@ def submit_sweep(
             **{**request.__dict__, "parameters": {**request.parameters, **cell}}
         )
         try:
-            cell_runs.append(prepare_run(cell_request))
+            cell_runs.append(prepare_run(cell_request, bar_count))
         except InvalidBacktestInput as exc:
             problems += [Problem(f"grid cell {index} {cell}", str(p)) for p in exc.problems]
     _raise_if(problems)
@@ -433,7 +478,15 @@ def _launch_sweep(sweep_id: int, backtest_ids: list[int]) -> None:
 
     from backtest.tasks import finish_sweep, run_backtest
 
-    result = chord(run_backtest.s(pk) for pk in backtest_ids)(finish_sweep.s(sweep_id))
+    try:
+        result = chord(run_backtest.s(pk) for pk in backtest_ids)(finish_sweep.s(sweep_id))
+    except Exception:
+        logger.exception("could not queue sweep %s", sweep_id)
+        _fail_unsent(Backtest.objects.filter(sweep_id=sweep_id))
+        Sweep.objects.filter(pk=sweep_id).update(
+            status=RunStatus.FAILED, error=UNSENT_ERROR, finished_at=timezone.now()
+        )
+        return
     Sweep.objects.filter(pk=sweep_id).update(task_id=result.id)
 
 
@@ -448,9 +501,13 @@ def cancel_sweep(sweep: Sweep) -> bool:
 
 
 def finish_sweep(sweep_id: int) -> Sweep:
-    """Close a sweep once its cells are done: completed if any cell completed."""
+    """Close a sweep once its cells are done: completed if any cell completed. Its
+    chord's callback calls this; so does the reaper, for a chord that broke."""
     sweep = Sweep.objects.get(pk=sweep_id)
-    if sweep.status in ACTIVE_STATUSES:
+    if (
+        sweep.status in ACTIVE_STATUSES
+        and not sweep.backtests.filter(status__in=ACTIVE_STATUSES).exists()
+    ):
         statuses = set(sweep.backtests.values_list("status", flat=True))
         sweep.status = RunStatus.COMPLETED if RunStatus.COMPLETED in statuses else RunStatus.FAILED
         if sweep.status == RunStatus.FAILED:

@@ -13,7 +13,13 @@ from decimal import Decimal
 from backtest.models import Backtest, PerformanceSummary, Sweep
 
 LOWER_IS_BETTER = frozenset(
-    {"max_drawdown", "max_drawdown_percentage", "annualized_volatility", "fees_paid"}
+    {
+        "max_drawdown",
+        "max_drawdown_percentage",
+        "annualized_volatility",
+        "fees_paid",
+        "losing_trades",
+    }
 )
 HEADLINE_METRICS = (
     "total_pnl_percentage",

@@ -2,7 +2,7 @@
 
 Every function returns every problem at once (never only the first), each a `Problem`
 with a dotted path into the submitted JSON, rendered as e.g.
-"entry_rules.long.all[1].left.params.window must be an integer ≥ 1 (got 0)".
+"entry_rules.long.all[1].left.params.window must be an integer ≥ 1 and ≤ 100000 (got 0)".
 Pure Python: the API, the forms, the admin and the services all call these.
 
 A strategy's `config`::
@@ -12,10 +12,12 @@ A strategy's `config`::
       "direction": "long" | "short" | "both",  # default "long"
       "fill": "next_open" | "same_close",      # default "next_open"
       "fee": 0.001, "slippage": 0.0,           # fractions, 0 <= x < 1
-      "cash": 10000,                           # > 0
+      "cash": 10000,                           # > 0 and <= 1e12
       "sizing": {"mode": "fraction" | "quantity" | "notional" | "risk",
-                 "value": 1.0,                 # > 0; at most 1 for fraction and risk
-                 "atr_window": 14, "atr_multiple": 2.0},
+                 "value": 1.0,                 # > 0; at most 1 for fraction and risk,
+                                               # at most 1e12 for quantity and notional
+                 "atr_window": 14,             # an integer, 1 to 100,000
+                 "atr_multiple": 2.0},
       "risk": {"stop_loss": 0.05, "take_profit": 0.1, "trailing_stop": null,
                "max_position_size": null, "max_drawdown": null,
                "daily_loss_limit": null, "kill_switch_drawdown": null}
@@ -30,13 +32,12 @@ replaces the strategy's whole, because mode and value only make sense together; 
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
-from backtest.engine.indicators import NumberRange, render_value
+from backtest.engine.indicators import WINDOW_RANGE, NumberRange, render_value
 from backtest.engine.metrics import METRIC_NAMES
 from backtest.engine.rules import (
     RULE_SIDES,
@@ -72,6 +73,9 @@ __all__ = [
 ]
 
 MAX_SWEEP_COMBINATIONS = 500
+# The largest balance and position size, in quote (or base) units: money is stored as
+# numeric(30, 8) and quantities as numeric(30, 12), which a larger account overflows.
+MAX_MONEY = 1e12
 RANKABLE_METRICS: tuple[str, ...] = METRIC_NAMES  # a sweep may rank its cells by any
 
 ENGINE_OPTION_KEYS: tuple[str, ...] = (
@@ -89,25 +93,25 @@ _COST_FRACTION = NumberRange(minimum=0, maximum=1, maximum_inclusive=False)
 _POSITIVE = NumberRange(minimum=0, minimum_inclusive=False)
 _POSITIVE_UP_TO_ONE = NumberRange(minimum=0, minimum_inclusive=False, maximum=1)
 _OPEN_FRACTION = NumberRange(minimum=0, minimum_inclusive=False, maximum=1, maximum_inclusive=False)
-_POSITIVE_INT = NumberRange(integer=True, minimum=1)
+_MONEY = NumberRange(minimum=0, minimum_inclusive=False, maximum=MAX_MONEY)
 
 _NUMBER_OPTIONS: dict[str, NumberRange] = {
     "fee": _COST_FRACTION,
     "slippage": _COST_FRACTION,
-    "cash": _POSITIVE,
+    "cash": _MONEY,
 }
 _CHOICE_OPTIONS: dict[str, tuple[str, ...]] = {"direction": DIRECTIONS, "fill": FILL_MODES}
 
 _SIZING_RANGES: dict[str, NumberRange] = {
-    "atr_window": _POSITIVE_INT,
+    "atr_window": WINDOW_RANGE,  # as any indicator window
     "atr_multiple": _POSITIVE,
 }
 # A fraction of equity (to invest, or to risk) above 1 would need leverage.
 _SIZING_VALUE_RANGES: dict[str, NumberRange] = {
     "fraction": _POSITIVE_UP_TO_ONE,
     "risk": _POSITIVE_UP_TO_ONE,
-    "quantity": _POSITIVE,
-    "notional": _POSITIVE,
+    "quantity": _MONEY,
+    "notional": _MONEY,
 }
 
 _RISK_RANGES: dict[str, NumberRange] = {
@@ -283,15 +287,13 @@ def validate_parameter_grid(
     grid: object,
     entry_rules: object,
     exit_rules: object,
-    parameters: Mapping[str, Any] | None = None,
     path: str = "parameter_grid",
 ) -> list[Problem]:
     """A sweep's grid: {name: [number, ...]}, names used by the rules, at most
     MAX_SWEEP_COMBINATIONS combinations.
 
-    Given `parameters` (the values of the parameters the grid does not vary, e.g. the
-    strategy's), every combination is also checked to make a valid rule set, so that
-    e.g. a window of 0 or a macd fast >= slow is reported before any run starts.
+    Only the grid's shape is checked: whether each combination makes valid rules (a
+    window of 0, a macd fast >= slow) is for the caller to check cell by cell.
     """
     if not isinstance(grid, dict) or not grid:
         return [
@@ -334,28 +336,7 @@ def validate_parameter_grid(
                 f"has {combinations} combinations; at most {MAX_SWEEP_COMBINATIONS} are allowed",
             )
         ]
-    if parameters is None:
-        return []
-    return _invalid_combinations(grid, entry_rules, exit_rules, parameters, path)
-
-
-def _invalid_combinations(
-    grid: dict, entry_rules: object, exit_rules: object, parameters: Mapping[str, Any], path: str
-) -> list[Problem]:
-    """Each distinct rule problem once, with the first combination that causes it."""
-    seen: set[str] = set()
-    problems: list[Problem] = []
-    names = list(grid)
-    for values in itertools.product(*grid.values()):
-        combination = dict(zip(names, values, strict=True))
-        for problem in check_rules(entry_rules, exit_rules, {**parameters, **combination}):
-            if str(problem) not in seen:
-                seen.add(str(problem))
-                label = ", ".join(
-                    f"{name}={render_value(value)}" for name, value in combination.items()
-                )
-                problems.append(Problem(path, f"with {label}: {problem}"))
-    return problems
+    return []
 
 
 # ---------------------------------------------------------------------------------------
@@ -388,34 +369,28 @@ def merge_run_parameters(
     return merged
 
 
-def build_engine_config(
-    config: Mapping[str, Any],
-    overrides: Mapping[str, Any] | None,
-    periods_per_year: float,
-) -> EngineConfig:
-    """The strategy's config with a run's overrides on top (see `merge_run_parameters`),
-    as an EngineConfig; `parameters` are ignored (they belong to the rules).
+def build_engine_config(config: Mapping[str, Any], periods_per_year: float) -> EngineConfig:
+    """A run's config (the strategy's with the run's options merged in, see
+    `merge_run_parameters`) as an EngineConfig, defaults filled; `parameters` are
+    ignored (they belong to the rules).
 
-    Raises InvalidStrategy listing every problem in either (paths "config..." and
-    "overrides...").
+    Raises InvalidStrategy listing every problem (paths "config...").
     """
-    strategy_options = {key: config[key] for key in ENGINE_OPTION_KEYS if key in config}
-    problems = validate_engine_options(strategy_options, "config")
-    problems += validate_engine_options(dict(overrides or {}), "overrides")
+    options = {key: config[key] for key in ENGINE_OPTION_KEYS if key in config}
+    problems = validate_engine_options(options, "config")
     problems += _check_number(periods_per_year, _POSITIVE, "periods_per_year")
     if problems:
         raise InvalidStrategy(problems)
 
-    merged = merge_run_parameters(strategy_options, overrides)
     defaults = EngineConfig()
-    sizing = merged.get("sizing") or {}
-    risk = merged.get("risk") or {}
+    sizing = options.get("sizing") or {}
+    risk = options.get("risk") or {}
     return EngineConfig(
-        cash=float(_first_set(merged.get("cash"), defaults.cash)),
-        fee=float(_first_set(merged.get("fee"), defaults.fee)),
-        slippage=float(_first_set(merged.get("slippage"), defaults.slippage)),
-        direction=_first_set(merged.get("direction"), defaults.direction),
-        fill=_first_set(merged.get("fill"), defaults.fill),
+        cash=float(_first_set(options.get("cash"), defaults.cash)),
+        fee=float(_first_set(options.get("fee"), defaults.fee)),
+        slippage=float(_first_set(options.get("slippage"), defaults.slippage)),
+        direction=_first_set(options.get("direction"), defaults.direction),
+        fill=_first_set(options.get("fill"), defaults.fill),
         sizing=Sizing(
             mode=sizing.get("mode", Sizing.mode),
             value=float(sizing.get("value", Sizing.value)),

@@ -78,6 +78,15 @@ def find_series(symbol: str, timeframe: str, source: str = DEFAULT_SOURCE) -> Ca
     )
 
 
+def candle_count(
+    series: CandleSeries, start: datetime | None = None, end: datetime | None = None
+) -> int:
+    """How many candles open in start <= time < end (an index-only count)."""
+    return series.candles.filter(
+        timestamp__gte=start or _FAR_PAST, timestamp__lt=end or _FAR_FUTURE
+    ).count()
+
+
 def candle_arrays(
     series: CandleSeries,
     start: datetime | None = None,

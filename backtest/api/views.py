@@ -108,7 +108,9 @@ INVALID_STRATEGY_EXAMPLE = OpenApiExample(
     status_codes=["400"],
     response_only=True,
     value={
-        "entry_rules.long.all[1].left.params.window": ["must be an integer ≥ 1 (got 0)"],
+        "entry_rules.long.all[1].left.params.window": [
+            "must be an integer ≥ 1 and ≤ 100000 (got 0)"
+        ],
         "config.fee": ["must be a number ≥ 0 and < 1 (got 1.5)"],
     },
 )
@@ -227,7 +229,7 @@ class StrategyValidateView(APIView):
                     "problems": [
                         {
                             "path": "entry_rules.long.left.params.window",
-                            "message": "must be an integer ≥ 1 (got 0)",
+                            "message": "must be an integer ≥ 1 and ≤ 100000 (got 0)",
                         },
                         {
                             "path": "config.direction",
@@ -460,7 +462,9 @@ class BacktestEquityView(APIView):
             for t, e, d, x in zip(
                 times.tolist(),
                 curve.equity[picks].tolist(),
-                equity_codec.drawdown(curve.equity)[picks].tolist(),
+                equity_codec.drawdown(curve.equity, float(backtest.initial_balance))[
+                    picks
+                ].tolist(),
                 curve.exposure[picks].astype(np.float64).tolist(),
                 strict=True,
             )
@@ -510,7 +514,9 @@ class BacktestRerunView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         backtest = _visible_backtest(request, pk)
         self.check_object_permissions(request, backtest)
-        return _accepted_run(request, services.rerun_backtest(backtest, owner=request.user))
+        with _service_errors():
+            copy = services.rerun_backtest(backtest)
+        return _accepted_run(request, copy)
 
 
 class _ReportView(APIView):

@@ -34,6 +34,16 @@ from backtest.engine.types import Bars
 
 PRICE_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 
+# The longest window (and offset) a rule may use, in bars. A rolling mean over more is
+# never a sensible research question, and lookbacks beyond the data are refused at run
+# time anyway; the cap bounds what one indicator may cost.
+MAX_WINDOW = 100_000
+# CCI's mean absolute deviation costs bars x window (there is no simple exact rolling
+# form), so its window is capped lower: a year of minute bars at 1,000 takes ~3 s.
+MAX_CCI_WINDOW = 1_000
+# How much of a value a message quotes (see `render_value`).
+_RENDER_LIMIT = 200
+
 ParamValue = int | float | str
 
 
@@ -42,8 +52,9 @@ class NumberRange:
     """What a number slot accepts; `check` is the one place numbers are judged.
 
     Booleans are rejected even though Python counts them as ints, and so are NaN and
-    ±inf. An integer slot accepts an integral float (10.0, as JSON clients often send)
-    and turns it into an int.
+    ±inf, and integers too large to be a float (JSON allows 1e400 written out as an
+    integer). An integer slot accepts an integral float (10.0, as JSON clients often
+    send) and turns it into an int. `check` never raises.
     """
 
     integer: bool = False
@@ -72,7 +83,11 @@ class NumberRange:
         failure = (None, f"must be {self.describe()} ({_got(value, origin)})")
         if isinstance(value, bool) or not isinstance(value, int | float):
             return failure
-        if not math.isfinite(value):
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int beyond the float range
+            return None, f"must be a finite number ({_got(value, origin)})"
+        if not finite:
             return failure
         if self.integer:
             if value != int(value):
@@ -96,11 +111,42 @@ def _got(value: object, origin: str) -> str:
 
 
 def render_value(value: object) -> str:
-    """A value as the user wrote it in JSON (true, "x", 2.5), for messages."""
+    """A value as the user wrote it in JSON (true, "x", 2.5), for messages.
+
+    Never raises. An integer too large for a float is described by its length, and
+    anything longer than a couple of hundred characters is cut short with "…".
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and _beyond_float(value):
+        return f"an integer of {_digit_count(value)} digits"
     try:
-        return json.dumps(value, allow_nan=True)
-    except (TypeError, ValueError):
-        return repr(value)
+        rendered = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        try:
+            rendered = repr(value)
+        except (ValueError, RecursionError):
+            rendered = f"a {type(value).__name__}"
+    if len(rendered) > _RENDER_LIMIT:
+        rendered = rendered[:_RENDER_LIMIT] + "…"
+    return rendered
+
+
+def _beyond_float(value: int) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    return False
+
+
+def _digit_count(value: int) -> int:
+    """Digits of |value|, without str() (refused beyond 4,300 digits)."""
+    value = abs(value)
+    digits = int(math.log10(value)) + 1  # may be one off at a power of ten
+    if 10 ** (digits - 1) > value:
+        digits -= 1
+    elif 10**digits <= value:
+        digits += 1
+    return digits
 
 
 def _format_number(number: float) -> str:
@@ -140,6 +186,8 @@ class ParamSpec:
                 type="integer" if self.range.integer else "number",
                 minimum=self.range.minimum,
                 minimum_inclusive=self.range.minimum_inclusive,
+                maximum=self.range.maximum,
+                maximum_inclusive=self.range.maximum_inclusive,
             )
         return described
 
@@ -316,20 +364,23 @@ def _donchian(bars: Bars, params: Params) -> DonchianChannel:
 # ---------------------------------------------------------------------------------------
 # The catalogue.
 
-_POSITIVE_INT = NumberRange(integer=True, minimum=1)
+# Every window-like parameter (window, fast, slow, signal, smooth_window) and the ATR
+# window of risk sizing.
+WINDOW_RANGE = NumberRange(integer=True, minimum=1, maximum=MAX_WINDOW)
+_CCI_WINDOW_RANGE = NumberRange(integer=True, minimum=1, maximum=MAX_CCI_WINDOW)
 _POSITIVE = NumberRange(minimum=0, minimum_inclusive=False)
 
 
 def _window(default: int, description: str = "bars in the window") -> ParamSpec:
-    return ParamSpec("window", default, description, _POSITIVE_INT)
+    return ParamSpec("window", default, description, WINDOW_RANGE)
 
 
 _SOURCE = ParamSpec("source", "close", "price field the indicator reads")
-_FAST = ParamSpec("fast", 12, "fast EMA window", _POSITIVE_INT)
-_SLOW = ParamSpec("slow", 26, "slow EMA window", _POSITIVE_INT)
-_SIGNAL = ParamSpec("signal", 9, "signal-line EMA window", _POSITIVE_INT)
+_FAST = ParamSpec("fast", 12, "fast EMA window", WINDOW_RANGE)
+_SLOW = ParamSpec("slow", 26, "slow EMA window", WINDOW_RANGE)
+_SIGNAL = ParamSpec("signal", 9, "signal-line EMA window", WINDOW_RANGE)
 _STD = ParamSpec("std", 2.0, "band distance in standard deviations", _POSITIVE)
-_SMOOTH = ParamSpec("smooth_window", 3, "moving-average window of %D", _POSITIVE_INT)
+_SMOOTH = ParamSpec("smooth_window", 3, "moving-average window of %D", WINDOW_RANGE)
 
 
 def _fast_below_slow(params: Params) -> str | None:
@@ -476,9 +527,10 @@ INDICATORS: dict[str, IndicatorSpec] = _catalogue(
     ),
     IndicatorSpec(
         "cci",
-        "Commodity channel index of the typical price (high + low + close) / 3.",
+        "Commodity channel index of the typical price (high + low + close) / 3. "
+        f"Its window is at most {MAX_CCI_WINDOW:,} bars: the mean deviation costs bars x window.",
         (
-            _window(20),
+            ParamSpec("window", 20, "bars in the window", _CCI_WINDOW_RANGE),
             ParamSpec("constant", 0.015, "scaling constant", _POSITIVE),
         ),
         ("high", "low", "close"),
@@ -598,11 +650,13 @@ def describe_catalogue() -> list[dict[str, Any]]:
 class IndicatorCache:
     """Each distinct (indicator, params) computed once for one set of bars.
 
-    Returned arrays are shared between rules, so they are read-only.
+    Returned arrays are shared between rules, so they are read-only. `on_compute`, if
+    given, is called after each computation (not on a hit); what it raises propagates.
     """
 
-    def __init__(self, bars: Bars) -> None:
+    def __init__(self, bars: Bars, on_compute: Callable[[], None] | None = None) -> None:
         self._bars = bars
+        self._on_compute = on_compute
         self._values: dict[tuple[str, tuple[tuple[str, ParamValue], ...]], np.ndarray] = {}
 
     def get(self, name: str, params: Params | None = None) -> np.ndarray:
@@ -613,6 +667,8 @@ class IndicatorCache:
             values = compute_indicator(name, self._bars, complete)
             values.flags.writeable = False
             self._values[key] = values
+            if self._on_compute is not None:
+                self._on_compute()
         return values
 
     def __len__(self) -> int:

@@ -24,8 +24,8 @@ Account
     sharpe_ratio = mean(r) / std(r, ddof=1) * sqrt(periods_per_year), risk-free rate 0.
     sortino_ratio = mean(r) / sqrt(mean(min(r, 0)^2)) * sqrt(periods_per_year).
     calmar_ratio = cagr / max_drawdown_percentage.
-    The return-based metrics are None with fewer than two bars or once equity has
-    reached zero or below (returns are then undefined); sharpe_ratio is None when the
+    The return-based metrics are None with fewer than two bars or when equity was zero
+    or below before the last bar (a return from there is undefined); sharpe_ratio is None when the
     volatility is zero, sortino_ratio when no return is negative, calmar_ratio when
     there was no drawdown.
     exposure_percentage = share of bars from a trade's entry bar to its exit bar,

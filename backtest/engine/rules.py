@@ -17,8 +17,9 @@ Operands, the numbers a condition compares (one float per bar)::
     {"price": "close"}                               open, high, low, close or volume
     {"value": 30}                                    a constant
 
-Any operand may carry `"offset": k` (an integer >= 0): its value k bars earlier. For a
-Donchian breakout, "close crosses above the previous bar's upper channel" is
+Any operand may carry `"offset": k` (an integer, 0 <= k <= 100,000): its value k bars
+earlier. For a Donchian breakout, "close crosses above the previous bar's upper
+channel" is
 `{"left": {"price": "close"}, "op": "crosses_above",
   "right": {"indicator": "donchian_upper", "params": {"window": 20}, "offset": 1}}`.
 
@@ -28,6 +29,9 @@ Conditions::
     {"all": [<condition>, ...]}      every condition holds (non-empty list)
     {"any": [<condition>, ...]}      at least one holds (non-empty list)
     {"not": <condition>}             the condition does not hold (one condition)
+
+Combinations nest at most MAX_NESTING (32) deep, and a strategy (its entry and exit
+rules together) holds at most MAX_COMPARISONS (200) comparisons.
 
 `op` is one of `>`, `<`, `>=`, `<=`, `crosses_above`, `crosses_below`:
 
@@ -57,7 +61,7 @@ Example (sma_cross: long when the fast SMA crosses above the slow one)::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
@@ -66,7 +70,9 @@ import numpy as np
 
 from backtest.engine.indicators import (
     INDICATORS,
+    MAX_WINDOW,
     PRICE_FIELDS,
+    WINDOW_RANGE,
     IndicatorCache,
     NumberRange,
     ParamValue,
@@ -81,9 +87,14 @@ COMPARISON_OPS: tuple[str, ...] = (">", "<", ">=", "<=", "crosses_above", "cross
 COMBINATORS: tuple[str, ...] = ("all", "any", "not")
 OPERAND_KINDS: tuple[str, ...] = ("indicator", "price", "value")
 
-OFFSET_RANGE = NumberRange(integer=True, minimum=0)
+OFFSET_RANGE = NumberRange(integer=True, minimum=0, maximum=MAX_WINDOW)
 VALUE_RANGE = NumberRange()
-ATR_WINDOW_RANGE = NumberRange(integer=True, minimum=1)
+ATR_WINDOW_RANGE = WINDOW_RANGE
+
+# all/any/not levels a condition may nest; deeper input is refused, not recursed into.
+MAX_NESTING = 32
+# Comparisons in a strategy's entry and exit rules together.
+MAX_COMPARISONS = 200
 
 
 @dataclass(frozen=True)
@@ -223,20 +234,17 @@ def resolve_parameters(rules: Any, parameters: Mapping[str, Any] | None, path: s
 def referenced_parameters(*rule_sets: Any) -> set[str]:
     """Names of the parameters the rules refer to."""
     names: set[str] = set()
-
-    def collect(node: Any) -> None:
+    # A stack, not recursion: this runs on raw input, however deeply it nests.
+    pending: list[Any] = list(rule_sets)
+    while pending:
+        node = pending.pop()
         if is_parameter_reference(node):
             if isinstance(node["param"], str):
                 names.add(node["param"])
         elif isinstance(node, dict):
-            for value in node.values():
-                collect(value)
+            pending.extend(node.values())
         elif isinstance(node, list):
-            for value in node:
-                collect(value)
-
-    for rules in rule_sets:
-        collect(rules)
+            pending.extend(node)
     return names
 
 
@@ -252,6 +260,9 @@ class _Parser:
     def __init__(self, parameters: Mapping[str, Any] | None) -> None:
         self.parameters = parameters or {}
         self.problems: list[Problem] = []
+        self.comparisons = 0  # seen so far, in every rule set
+        self.first_excess: str | None = None  # path of comparison MAX_COMPARISONS + 1
+        self._too_deep = False  # reported for the current rule already
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -263,13 +274,15 @@ class _Parser:
         for key in node:
             if key not in RULE_SIDES:
                 self.fail(_join(path, key), "is not a side (expected long, short)")
-        return {
-            side: self.condition(node[side], _join(path, side))
-            for side in RULE_SIDES
-            if node.get(side) is not None
-        }
+        parsed: dict[str, Condition | None] = {}
+        for side in RULE_SIDES:
+            if node.get(side) is not None:
+                self._too_deep = False
+                parsed[side] = self.condition(node[side], _join(path, side), depth=0)
+        return parsed
 
-    def condition(self, node: object, path: str) -> Condition | None:
+    def condition(self, node: object, path: str, depth: int) -> Condition | None:
+        """`depth` counts the all/any/not around `node`."""
         if not isinstance(node, dict):
             self.fail(
                 path,
@@ -279,15 +292,22 @@ class _Parser:
             return None
         combinators = [key for key in node if key in COMBINATORS]
         if combinators:
+            if depth >= MAX_NESTING:
+                # Reported once per rule, and not recursed into: input can nest
+                # deeper than Python's stack.
+                if not self._too_deep:
+                    self._too_deep = True
+                    self.fail(path, f"nests deeper than {MAX_NESTING} levels")
+                return None
             if len(node) > 1:
                 found = ", ".join(str(key) for key in node)
                 self.fail(
                     path, f"must hold a single all, any or not and nothing else (found {found})"
                 )
-            return self.combination(combinators[0], node[combinators[0]], path)
+            return self.combination(combinators[0], node[combinators[0]], path, depth + 1)
         return self.comparison(node, path)
 
-    def combination(self, kind: str, items: object, path: str) -> Condition | None:
+    def combination(self, kind: str, items: object, path: str, depth: int) -> Condition | None:
         path = _join(path, kind)
         if kind == "not":
             if isinstance(items, list):
@@ -295,7 +315,7 @@ class _Parser:
                     path, "must be one condition, not a list (combine several with all or any)"
                 )
                 return None
-            inner = self.condition(items, path)
+            inner = self.condition(items, path, depth)
             return Not(inner) if inner is not None else None
         if not isinstance(items, list):
             self.fail(path, f"must be a list of conditions (got {render_value(items)})")
@@ -303,13 +323,21 @@ class _Parser:
         if not items:
             self.fail(path, "must contain at least one condition")
             return None
-        parsed = [self.condition(item, f"{path}[{index}]") for index, item in enumerate(items)]
+        parsed = [
+            self.condition(item, f"{path}[{index}]", depth) for index, item in enumerate(items)
+        ]
         if any(condition is None for condition in parsed):
             return None
         conditions = tuple(condition for condition in parsed if condition is not None)
         return AllOf(conditions) if kind == "all" else AnyOf(conditions)
 
     def comparison(self, node: dict, path: str) -> Comparison | None:
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            # Counted (for the message), not checked: the strategy is refused anyway.
+            if self.first_excess is None:
+                self.first_excess = path
+            return None
         for key in node:
             if key not in ("left", "op", "right"):
                 self.fail(
@@ -444,6 +472,12 @@ def parse_rules(
     parser = _Parser(parameters)
     entry = parser.rule_set(entry_rules, "entry_rules")
     exits = parser.rule_set(exit_rules, "exit_rules")
+    if parser.first_excess is not None:
+        parser.fail(
+            parser.first_excess,
+            f"is comparison {MAX_COMPARISONS + 1} of {parser.comparisons}; a strategy may "
+            f"hold at most {MAX_COMPARISONS} comparisons (entry and exit rules together)",
+        )
     if parser.problems:
         return None, parser.problems
     parsed = ParsedRules(
@@ -587,11 +621,15 @@ def compile_signals(
     exit_rules: dict,
     parameters: Mapping[str, Any] | None = None,
     atr_window: int | None = None,
+    *,
+    on_indicator: Callable[[], None] | None = None,
 ) -> Signals:
     """Evaluate the rule sets on `bars` into entry/exit signals (see the module doc).
 
     `parameters` resolves `{"param": ...}` references. With `atr_window`, `Signals.atr`
-    holds ATR(atr_window) for risk sizing. Each distinct indicator is computed once.
+    holds ATR(atr_window) for risk sizing. Each distinct indicator is computed once,
+    and `on_indicator` (if given) is called after each such computation, the ATR
+    included: a heartbeat and a cancellation point, as what it raises propagates.
     Raises InvalidStrategy listing every problem if the rules are invalid.
     """
     parsed = _parse_or_raise(entry_rules, exit_rules, parameters)
@@ -599,7 +637,7 @@ def compile_signals(
         atr_window, message = ATR_WINDOW_RANGE.check(atr_window)
         if message:
             raise InvalidStrategy([Problem("atr_window", message)])
-    evaluator = _Evaluator(bars, IndicatorCache(bars))
+    evaluator = _Evaluator(bars, IndicatorCache(bars, on_compute=on_indicator))
 
     def fires(condition: Condition | None) -> np.ndarray:
         if condition is None:

@@ -29,6 +29,8 @@ def test_drawdown_is_the_fraction_below_the_running_peak():
     drawdown = equity_codec.drawdown(np.array([100.0, 110.0, 99.0, 121.0, 60.5]))
     np.testing.assert_allclose(drawdown, [0.0, 0.0, 0.1, 0.0, 0.5])
     assert len(equity_codec.drawdown(np.empty(0))) == 0
+    # from the starting balance, as the engine measures it: a first bar below it is down
+    np.testing.assert_allclose(equity_codec.drawdown(np.array([99.0, 120.0]), 100.0), [0.01, 0])
 
 
 def test_downsampling_keeps_the_extremes_and_both_ends():

@@ -138,7 +138,9 @@ def test_an_unexpected_error_fails_the_run_and_is_not_raised(
 
     monkeypatch.setattr(runner, "simulate", broken)
     state = execution.execute_backtest(backtest.pk)
-    assert state["status"] == "failed" and state["error"] == "ZeroDivisionError: boom"
+    assert state["status"] == "failed"
+    assert state["error"] == execution.INTERNAL_ERROR.format(id=backtest.pk)
+    assert "boom" not in state["error"]  # internals stay in the log
 
 
 def test_waiting_cells_ask_again_later_and_later_with_jitter(settings):
@@ -149,3 +151,79 @@ def test_waiting_cells_ask_again_later_and_later_with_jitter(settings):
     assert 6 <= slot_retry_delay(2) <= 10
     assert all(24 <= slot_retry_delay(n) <= 40 for n in (4, 9, 50))
     assert len({slot_retry_delay(3) for _ in range(20)}) > 1
+
+
+def test_reaper_fails_runs_never_started_and_closes_finished_sweeps(
+    analyst, minute_candles, published
+):
+    from backtest.models import Sweep
+
+    old = timezone.now() - timedelta(minutes=10)
+    forgotten = services.create_backtest(analyst, services.BacktestRequest(
+        symbol="ETHUSDT", timeframe="1m", template="sma_cross"
+    ))  # fmt: skip
+    Backtest.objects.filter(pk=forgotten.pk).update(created_at=old)
+    sweep = Sweep.objects.create(
+        owner=analyst, symbol="ETHUSDT", timeframe="1m", grid={"fast": [5, 10]},
+        status=RunStatus.RUNNING, cell_count=2,
+    )  # fmt: skip
+    for status in (RunStatus.COMPLETED, RunStatus.FAILED):
+        cell = queued(analyst)
+        Backtest.objects.filter(pk=cell.pk).update(sweep=sweep, status=status)
+    busy_sweep = Sweep.objects.create(
+        owner=analyst, symbol="ETHUSDT", timeframe="1m", grid={"fast": [5]},
+        status=RunStatus.QUEUED, cell_count=1,
+    )  # fmt: skip
+    Backtest.objects.filter(pk=queued(analyst).pk).update(sweep=busy_sweep)
+
+    assert execution.reap_stale_backtests(timedelta(minutes=5)) == [forgotten.pk]
+    forgotten.refresh_from_db()
+    assert forgotten.status == RunStatus.FAILED and "not started" in forgotten.error
+    sweep.refresh_from_db()
+    busy_sweep.refresh_from_db()
+    assert sweep.status == RunStatus.COMPLETED and sweep.finished_at
+    assert busy_sweep.status == RunStatus.QUEUED  # a cell still waits
+
+
+def test_a_sweep_cell_starting_marks_its_sweep_running(analyst, minute_candles, published):
+    from backtest.models import Sweep
+
+    sweep = Sweep.objects.create(
+        owner=analyst, symbol="ETHUSDT", timeframe="1m", grid={"fast": [5]},
+        status=RunStatus.QUEUED, cell_count=1,
+    )  # fmt: skip
+    cell = queued(analyst)
+    Backtest.objects.filter(pk=cell.pk).update(sweep=sweep)
+    seen = []
+    real_claim = execution._claim
+
+    def claim_and_look(*args):
+        claimed = real_claim(*args)
+        seen.append(Sweep.objects.get(pk=sweep.pk).status)
+        return claimed
+
+    execution._claim = claim_and_look
+    try:
+        assert execution.execute_backtest(cell.pk)["status"] == "completed"
+    finally:
+        execution._claim = real_claim
+    assert seen == [RunStatus.RUNNING]
+
+
+def test_an_unreachable_broker_fails_the_run_instead_of_leaving_it_queued(
+    analyst, minute_candles, monkeypatch, django_capture_on_commit_callbacks
+):
+    from kombu.exceptions import OperationalError
+
+    from backtest import tasks
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+    monkeypatch.setattr(tasks.run_backtest, "delay", broker_down)
+    request = services.BacktestRequest(symbol="ETHUSDT", timeframe="1m", template="sma_cross")
+    with django_capture_on_commit_callbacks(execute=True):
+        backtest = services.submit_backtest(analyst, request)
+    backtest.refresh_from_db()
+    assert backtest.status == RunStatus.FAILED
+    assert backtest.error == services.UNSENT_ERROR and "127.0.0.1" not in backtest.error

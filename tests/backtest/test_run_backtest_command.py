@@ -117,17 +117,26 @@ def test_bad_input_names_the_parameter_and_writes_nothing(hourly_candles, args, 
     assert Backtest.objects.count() == 0
 
 
-def test_a_range_shorter_than_the_warm_up_fails_with_the_bar_count(hourly_candles):
+def test_a_range_shorter_than_the_warm_up_is_refused_before_anything_is_written(
+    hourly_candles,
+):
     with pytest.raises(CommandError) as caught:
         call_command(
             "run_backtest", "--symbol", "BTCUSDT", "--timeframe", "1h", "--template", "sma_cross",
             "--params", '{"slow": 50}', "--start", "2024-01-01", "--end", "2024-01-02",
             stdout=StringIO(),
         )  # fmt: skip
-    assert "24 bars" in str(caught.value)
-    backtest = Backtest.objects.get()
-    assert backtest.status == RunStatus.FAILED and "24 bars" in backtest.error
-    assert not Trade.objects.exists() and not PerformanceSummary.objects.exists()
+    assert "start the range holds 24 bars; this strategy needs at least 52" in str(caught.value)
+    assert not Backtest.objects.exists()
+
+
+def test_a_window_longer_than_all_the_data_names_the_parameters(hourly_candles):
+    with pytest.raises(CommandError, match="parameters the range holds 600 bars"):
+        call_command(
+            "run_backtest", "--symbol", "BTCUSDT", "--timeframe", "1h", "--template", "sma_cross",
+            "--params", '{"slow": 5000}', stdout=StringIO(),
+        )  # fmt: skip
+    assert not Backtest.objects.exists()
 
 
 def test_plain_output_is_readable(hourly_candles):

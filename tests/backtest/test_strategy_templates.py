@@ -151,5 +151,6 @@ def test_unknown_and_invalid_params_are_reported_by_validation():
         strategy["entry_rules"], strategy["exit_rules"], strategy["config"]
     )
     assert str(problems[0]) == (
-        'entry_rules.long.left.params.window must be an integer ≥ 1 (got 0 from parameter "period")'
+        "entry_rules.long.left.params.window must be an integer ≥ 1 and ≤ 100000 "
+        '(got 0 from parameter "period")'
     )

@@ -112,13 +112,13 @@ def test_a_broken_strategy_reports_every_problem_with_its_path():
         "bollinger_lower, bollinger_middle, bollinger_percent_b, bollinger_upper, cci, "
         "donchian_lower, donchian_upper, ema, macd, macd_histogram, macd_signal, obv, rsi, "
         "sma, stoch_d, stoch_k, vwap, wma)",
-        f"{long}[1].left.params.window must be an integer ≥ 1 (got 0)",
+        f"{long}[1].left.params.window must be an integer ≥ 1 and ≤ 100000 (got 0)",
         f'{long}[1].right.price must be one of open, high, low, close, volume (got "vwap")',
-        f"{long}[2].left.params.window must be an integer ≥ 1 (got true)",
+        f"{long}[2].left.params.window must be an integer ≥ 1 and ≤ 100000 (got true)",
         f"{long}[2].right.value must be a number (got NaN)",
         f'{long}[2].op must be one of >, <, >=, <=, crosses_above, crosses_below (got "above")',
         f"{long}[3].left.params fast (26) must be less than slow (12)",
-        f"{long}[3].right.offset must be an integer ≥ 0 (got -1)",
+        f"{long}[3].right.offset must be an integer ≥ 0 and ≤ 100000 (got -1)",
         f"{long}[4].not must be one condition, not a list (combine several with all or any)",
         f"{long}[5].any must contain at least one condition",
         f"{long}[6].extra is not part of a condition (expected left, op, right; or all, any, not)",
@@ -131,7 +131,8 @@ def test_a_broken_strategy_reports_every_problem_with_its_path():
         f"{long}[8].left.params must be an object of parameter values (got [20])",
         f"{long}[9] must be a condition: {{left, op, right}}, {{all: [...]}}, {{any: [...]}} "
         'or {not: ...} (got "close > sma")',
-        f'{long}[10].left.params.window must be an integer ≥ 1 (got "ten" from parameter "fast")',
+        f"{long}[10].left.params.window must be an integer ≥ 1 and ≤ 100000 "
+        '(got "ten" from parameter "fast")',
         f'{long}[10].right must be an operand: wrap the reference as {{"value": {{"param": ...}}}}',
         f"{long}[11].left.params.length is not a parameter of sma (known: window, source)",
         "exit_rules.long must hold a single all, any or not and nothing else (found all, any)",
@@ -148,11 +149,11 @@ def test_a_broken_strategy_reports_every_problem_with_its_path():
         'config.fill must be one of next_open, same_close (got "tomorrow")',
         "config.fee must be a number ≥ 0 and < 1 (got 1)",
         "config.slippage must be a number ≥ 0 and < 1 (got -0.1)",
-        "config.cash must be a number > 0 (got 0)",
+        "config.cash must be a number > 0 and ≤ 1000000000000 (got 0)",
         "config.sizing.leverage is not a sizing setting (known: mode, value, atr_window, "
         "atr_multiple)",
         "config.sizing.value must be a number > 0 and ≤ 1 (got 1.5)",
-        "config.sizing.atr_window must be an integer ≥ 1 (got 0)",
+        "config.sizing.atr_window must be an integer ≥ 1 and ≤ 100000 (got 0)",
         "config.risk.panic is not a risk limit (known: stop_loss, take_profit, "
         "trailing_stop, max_position_size, max_drawdown, daily_loss_limit, "
         "kill_switch_drawdown)",
@@ -202,7 +203,7 @@ def test_integral_floats_count_as_integers_but_booleans_do_not():
     assert validate_strategy({"long": cross()}, {}, config) == []
     config = {"parameters": {"fast": False, "slow": 20}}
     assert messages(validate_strategy({"long": cross()}, {}, config)) == [
-        "entry_rules.long.left.params.window must be an integer ≥ 1 "
+        "entry_rules.long.left.params.window must be an integer ≥ 1 and ≤ 100000 "
         '(got false from parameter "fast")',
         "config.parameters.fast must be a number (got false)",
     ]
@@ -218,6 +219,82 @@ def test_non_finite_numbers_are_refused_everywhere():
     ]
 
 
+HUGE = 10**400  # valid JSON, but no float can hold it
+TOO_LARGE = "must be a finite number (got an integer of 401 digits)"
+
+
+def test_numbers_too_large_for_a_float_are_problems_everywhere():
+    rules = {"long": {"left": sma({"param": "fast"}), "op": ">", "right": {"value": HUGE}}}
+    config = {
+        "parameters": {"fast": HUGE},
+        "fee": HUGE,
+        "slippage": -HUGE,
+        "cash": HUGE,
+        "sizing": {"mode": "notional", "value": HUGE, "atr_window": HUGE, "atr_multiple": HUGE},
+        "risk": {key: HUGE for key in RiskLimits.__dataclass_fields__},
+    }
+    assert messages(validate_strategy(rules, {}, config)) == [
+        f'entry_rules.long.left.params.window {TOO_LARGE[:-1]} from parameter "fast")',
+        f"entry_rules.long.right.value {TOO_LARGE}",
+        f"config.parameters.fast {TOO_LARGE}",
+        f"config.fee {TOO_LARGE}",
+        f"config.slippage {TOO_LARGE}",
+        f"config.cash {TOO_LARGE}",
+        f"config.sizing.value {TOO_LARGE}",
+        f"config.sizing.atr_window {TOO_LARGE}",
+        f"config.sizing.atr_multiple {TOO_LARGE}",
+        *(f"config.risk.{key} {TOO_LARGE}" for key in RiskLimits.__dataclass_fields__),
+    ]
+    for sizing in ({"mode": "fraction", "value": HUGE}, {"mode": "risk", "value": -HUGE}):
+        assert messages(validate_engine_options({"sizing": sizing})) == [
+            f"sizing.value {TOO_LARGE}"
+        ]
+    assert messages(validate_parameter_grid({"fast": [1, HUGE]}, GOOD_ENTRY, GOOD_EXIT)) == [
+        f"parameter_grid.fast[1] {TOO_LARGE}"
+    ]
+    with pytest.raises(InvalidStrategy) as raised:
+        build_engine_config({"cash": HUGE}, HUGE)
+    assert messages(list(raised.value.problems)) == [
+        f"config.cash {TOO_LARGE}",
+        f"periods_per_year {TOO_LARGE}",
+    ]
+
+
+def test_money_is_at_most_a_trillion():
+    """Balances are stored as numeric(30, 8), quantities as numeric(30, 12)."""
+    assert validate_engine_options({"cash": 1e12}) == []
+    assert validate_engine_options({"cash": 10**12}) == []
+    assert messages(validate_engine_options({"cash": 10**12 + 1})) == [
+        "cash must be a number > 0 and ≤ 1000000000000 (got 1000000000001)"
+    ]
+    for mode in ("quantity", "notional"):
+        assert validate_engine_options({"sizing": {"mode": mode, "value": 1e12}}) == []
+        assert messages(validate_engine_options({"sizing": {"mode": mode, "value": 2e12}})) == [
+            "sizing.value must be a number > 0 and ≤ 1000000000000 (got 2000000000000.0)"
+        ]
+
+
+def test_the_atr_window_of_risk_sizing_is_capped_like_any_window():
+    assert validate_engine_options({"sizing": {"atr_window": 100_000}}) == []
+    assert validate_engine_options({"sizing": {"atr_window": 100_000.0}}) == []
+    assert messages(validate_engine_options({"sizing": {"atr_window": 100_001}})) == [
+        "sizing.atr_window must be an integer ≥ 1 and ≤ 100000 (got 100001)"
+    ]
+    assert messages(validate_engine_options({"sizing": {"atr_window": 14.5}})) == [
+        "sizing.atr_window must be an integer ≥ 1 and ≤ 100000 (got 14.5)"
+    ]
+    config = build_engine_config({"sizing": {"mode": "risk", "atr_window": 20.0}}, 365)
+    assert config.sizing.atr_window == 20 and isinstance(config.sizing.atr_window, int)
+
+
+def test_rules_nested_too_deep_are_one_problem_not_a_crash():
+    deep = {"left": {"price": "close"}, "op": ">", "right": {"value": {"param": "level"}}}
+    for _ in range(100_000):  # deeper than any Python stack
+        deep = {"not": deep}
+    problems = validate_strategy({"long": deep}, {}, {"parameters": {"level": 1}})
+    assert messages(problems) == ["entry_rules.long" + ".not" * 32 + " nests deeper than 32 levels"]
+
+
 # --- engine options -------------------------------------------------------------------
 
 
@@ -226,7 +303,7 @@ def test_engine_options_carry_their_path_prefix_and_accept_nulls():
     assert messages(validate_engine_options({"cash": -1, "parameters": {}}, "overrides")) == [
         "overrides.parameters is not an engine option (known: direction, fill, fee, "
         "slippage, cash, sizing, risk)",
-        "overrides.cash must be a number > 0 (got -1)",
+        "overrides.cash must be a number > 0 and ≤ 1000000000000 (got -1)",
     ]
     assert messages(validate_engine_options([], "overrides")) == [
         "overrides must be an object (got [])"
@@ -237,7 +314,11 @@ def test_engine_options_carry_their_path_prefix_and_accept_nulls():
     ("sizing", "expected"),
     [
         ({"mode": "quantity", "value": 25}, []),
-        ({"mode": "notional", "value": 0}, ["sizing.value must be a number > 0 (got 0)"]),
+        ({"mode": "quantity", "value": 1e6}, []),
+        (
+            {"mode": "notional", "value": 0},
+            ["sizing.value must be a number > 0 and ≤ 1000000000000 (got 0)"],
+        ),
         ({"mode": "risk", "value": 2}, ["sizing.value must be a number > 0 and ≤ 1 (got 2)"]),
         (
             {"mode": "martingale"},
@@ -298,37 +379,30 @@ def test_a_grid_has_at_most_500_combinations():
     assert validate_parameter_grid(grid, GOOD_ENTRY, GOOD_EXIT) == []
 
 
-def test_every_combination_of_a_grid_must_make_valid_rules():
+def test_a_grid_is_checked_for_its_shape_only():
+    """Whether each combination makes valid rules is checked cell by cell, by the caller
+    (a window of 0, a macd fast >= slow)."""
     macd = {"indicator": "macd", "params": {"fast": {"param": "fast"}, "slow": {"param": "slow"}}}
     entry = {"long": {"left": macd, "op": ">", "right": {"value": 0}}}
     grid = {"fast": [5, 30], "slow": [0, 26]}
-    assert messages(validate_parameter_grid(grid, entry, {}, parameters={})) == [
-        "parameter_grid with fast=5, slow=0: entry_rules.long.left.params.slow must be an "
-        'integer ≥ 1 (got 0 from parameter "slow")',
-        "parameter_grid with fast=30, slow=26: entry_rules.long.left.params fast (30) must "
-        "be less than slow (26)",
-    ]
-    # Values the grid does not vary come from `parameters`; without them only the
-    # grid's own shape is checked.
-    assert validate_parameter_grid({"fast": [5]}, entry, {}, parameters={"slow": 26}) == []
     assert validate_parameter_grid(grid, entry, {}) == []
-    assert messages(validate_parameter_grid({"fast": [5]}, entry, {}, parameters={})) == [
-        "parameter_grid with fast=5: entry_rules.long.left.params.slow refers to parameter "
-        '"slow", which is not defined (defined: fast)'
-    ]
+    assert messages(validate_parameter_grid(grid, entry, {}, "grid")) == []
+    with pytest.raises(TypeError):
+        validate_parameter_grid(grid, entry, {}, parameters={})
 
 
 # --- building the engine's configuration ----------------------------------------------
 
 
-def test_build_engine_config_merges_the_run_overrides():
+def test_build_engine_config_reads_a_merged_run_config():
     overrides = {
         "cash": 2000,
         "direction": None,  # not overridden
         "sizing": {"mode": "notional", "value": 500},
         "risk": {"stop_loss": None, "trailing_stop": 0.02},
     }
-    config = build_engine_config(GOOD_CONFIG, overrides, periods_per_year=525_600)
+    merged = merge_run_parameters(GOOD_CONFIG, overrides, {"fast": 12})
+    config = build_engine_config(merged, periods_per_year=525_600)
     assert config == EngineConfig(
         cash=2000.0,
         fee=0.001,
@@ -352,16 +426,22 @@ def test_build_engine_config_merges_the_run_overrides():
 
 
 def test_build_engine_config_defaults_everything_unset():
-    assert build_engine_config({"parameters": {"fast": 1}}, None, 365) == EngineConfig()
+    assert build_engine_config({"parameters": {"fast": 1}}, 365) == EngineConfig()
+    assert build_engine_config({"cash": None, "risk": None}, 365) == EngineConfig()
+
+
+def test_build_engine_config_takes_no_overrides():
+    with pytest.raises(TypeError):
+        build_engine_config({}, None, 365)
 
 
 def test_build_engine_config_refuses_invalid_input_listing_everything():
     with pytest.raises(InvalidStrategy) as raised:
-        build_engine_config({"fee": 2}, {"fill": "later", "risk": {"stop_loss": 5}}, 0)
+        build_engine_config({"fee": 2, "fill": "later", "risk": {"stop_loss": 5}}, 0)
     assert messages(list(raised.value.problems)) == [
+        'config.fill must be one of next_open, same_close (got "later")',
         "config.fee must be a number ≥ 0 and < 1 (got 2)",
-        'overrides.fill must be one of next_open, same_close (got "later")',
-        "overrides.risk.stop_loss must be a number > 0 and < 1 (got 5)",
+        "config.risk.stop_loss must be a number > 0 and < 1 (got 5)",
         "periods_per_year must be a number > 0 (got 0)",
     ]
 

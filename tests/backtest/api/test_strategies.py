@@ -65,7 +65,9 @@ def test_create_reports_every_problem_at_once_and_writes_nothing(analyst_client)
 
     assert response.status_code == 400
     assert response.json() == {
-        "entry_rules.long.all[1].left.params.window": ["must be an integer ≥ 1 (got 0)"],
+        "entry_rules.long.all[1].left.params.window": [
+            "must be an integer ≥ 1 and ≤ 100000 (got 0)"
+        ],
         "exit_rules.long.op": [
             'must be one of >, <, >=, <=, crosses_above, crosses_below (got "bogus")'
         ],

@@ -14,10 +14,14 @@ from ta.volatility import AverageTrueRange
 
 from backtest.engine.indicators import (
     INDICATORS,
+    MAX_CCI_WINDOW,
+    MAX_WINDOW,
     IndicatorCache,
     NumberRange,
+    check_indicator_params,
     compute_indicator,
     describe_catalogue,
+    render_value,
 )
 from tests.backtest.engine.synthetic_bars import (
     bars_from_close,
@@ -83,6 +87,8 @@ def test_the_catalogue_holds_exactly_the_documented_indicators():
         "type": "integer",
         "minimum": 1,
         "minimum_inclusive": True,
+        "maximum": 100_000,
+        "maximum_inclusive": True,
     }
     assert sma["params"][1]["choices"] == ["open", "high", "low", "close", "volume"]
     assert sma["default_lookback"] == 19
@@ -280,6 +286,15 @@ def test_undefined_values_are_nan_never_infinite():
         assert np.isnan(values).all(), name
 
 
+def test_cci_at_its_longest_window_computes_quickly():
+    """Its mean deviation costs bars x window, hence the window cap of 1,000."""
+    bars = random_bars(200_000, seed=3)
+    started = time.perf_counter()
+    values = compute_indicator("cci", bars, {"window": MAX_CCI_WINDOW})
+    assert time.perf_counter() - started < 5
+    assert first_value_index(values) == MAX_CCI_WINDOW - 1
+
+
 def test_a_year_of_minute_bars_computes_quickly():
     """The benchmark runs 525,600 bars; ta's per-bar loops would take over half a minute."""
     bars = random_bars(525_600, seed=3)
@@ -295,9 +310,14 @@ def test_a_year_of_minute_bars_computes_quickly():
 @pytest.mark.parametrize(
     ("name", "params", "message"),
     [
-        ("sma", {"window": 0}, "sma window must be an integer ≥ 1 (got 0)"),
-        ("sma", {"window": True}, "sma window must be an integer ≥ 1 (got true)"),
-        ("sma", {"window": 2.5}, "sma window must be an integer ≥ 1 (got 2.5)"),
+        ("sma", {"window": 0}, "sma window must be an integer ≥ 1 and ≤ 100000 (got 0)"),
+        ("sma", {"window": True}, "sma window must be an integer ≥ 1 and ≤ 100000 (got true)"),
+        ("sma", {"window": 2.5}, "sma window must be an integer ≥ 1 and ≤ 100000 (got 2.5)"),
+        (
+            "macd",
+            {"slow": 100_001},
+            "macd slow must be an integer ≥ 1 and ≤ 100000 (got 100001)",
+        ),
         ("sma", {"length": 5}, "sma length is not a parameter of sma (known: window, source)"),
         (
             "rsi",
@@ -348,10 +368,79 @@ def test_number_ranges_refuse_non_numbers(value):
     assert message.startswith("must be a number (got ")
 
 
+@pytest.mark.parametrize(
+    ("value", "rendered"),
+    [
+        (10**400, "an integer of 401 digits"),
+        (-(10**400), "an integer of 401 digits"),
+        (10**400 - 1, "an integer of 400 digits"),
+        (10**5000, "an integer of 5001 digits"),  # beyond what str() of an int allows
+    ],
+    ids=["1e400", "-1e400", "1e400-1", "1e5000"],
+)
+@pytest.mark.parametrize(
+    "number_range",
+    [NumberRange(), NumberRange(integer=True, minimum=1, maximum=10), NumberRange(minimum=0)],
+)
+def test_integers_too_large_for_a_float_are_refused_not_raised(value, rendered, number_range):
+    checked, message = number_range.check(value, 'parameter "fast"')
+    assert checked is None
+    assert message == f'must be a finite number (got {rendered} from parameter "fast")'
+
+
+def test_huge_integer_params_are_reported():
+    assert check_indicator_params(INDICATORS["sma"], {"window": 10**400}) == {
+        "window": "must be a finite number (got an integer of 401 digits)"
+    }
+    with pytest.raises(ValueError, match=r"^bollinger_upper std must be a finite number"):
+        compute_indicator("bollinger_upper", BARS, {"std": -(10**400)})
+
+
+def test_render_value_never_raises_and_stays_short():
+    assert render_value([1, "a", None, 2.5]) == '[1, "a", null, 2.5]'
+    assert render_value(10**300) == "1" + "0" * 199 + "…"  # within the float range
+    assert render_value([10**400]) == "[1" + "0" * 198 + "…"
+    assert render_value([10**5000]) == "a list"  # beyond what str() of an int allows
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert render_value(deep) == "a list"
+    assert render_value(object()).startswith("<object object at")
+
+
+def _window_like(name: str) -> list[str]:
+    return [param.name for param in INDICATORS[name].params if param.range and param.range.integer]
+
+
+@pytest.mark.parametrize("name", sorted(name for name in EXPECTED_NAMES if _window_like(name)))
+def test_every_window_is_capped(name):
+    limit = MAX_CCI_WINDOW if name == "cci" else MAX_WINDOW
+    for param in _window_like(name):
+        assert param not in check_indicator_params(INDICATORS[name], {param: limit})
+        assert check_indicator_params(INDICATORS[name], {param: limit + 1}) == {
+            param: f"must be an integer ≥ 1 and ≤ {limit} (got {limit + 1})"
+        }
+
+
+def test_only_window_like_params_are_integers():
+    integers = {param for name in INDICATORS for param in _window_like(name)}
+    assert integers == {"window", "fast", "slow", "signal", "smooth_window"}
+
+
+def test_cci_states_its_window_cap():
+    cci = next(entry for entry in describe_catalogue() if entry["name"] == "cci")
+    assert "at most 1,000 bars" in cci["description"]
+    assert cci["params"][0]["maximum"] == MAX_CCI_WINDOW == 1000
+    with pytest.raises(ValueError, match=r"^cci window must be an integer ≥ 1 and ≤ 1000 \(got"):
+        compute_indicator("cci", BARS, {"window": 1001})
+
+
 def test_the_cache_computes_each_distinct_indicator_once():
-    cache = IndicatorCache(BARS)
+    computed = []
+    cache = IndicatorCache(BARS, on_compute=lambda: computed.append(len(cache)))
     first = cache.get("sma", {"window": 10})
     assert cache.get("sma", {"window": 10.0, "source": "close"}) is first
     assert cache.get("sma", {"window": 11}) is not first
     assert len(cache) == 2
     assert not first.flags.writeable
+    assert computed == [1, 2]  # after each computation, none on a hit

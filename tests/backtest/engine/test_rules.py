@@ -12,8 +12,11 @@ from hypothesis import strategies as st
 from backtest.engine import indicators
 from backtest.engine.indicators import INDICATORS, compute_indicator
 from backtest.engine.rules import (
+    MAX_COMPARISONS,
+    MAX_NESTING,
     InvalidStrategy,
     Problem,
+    check_rules,
     compile_signals,
     lookback,
     referenced_parameters,
@@ -210,8 +213,65 @@ def test_atr_for_risk_sizing_is_filled_when_asked():
     bars = random_bars(100, seed=4)
     signals = compile_signals(bars, {"long": rule(CLOSE, ">", value(0))}, {}, atr_window=10)
     np.testing.assert_array_equal(signals.atr, compute_indicator("atr", bars, {"window": 10}))
-    with pytest.raises(InvalidStrategy, match=r"atr_window must be an integer ≥ 1 \(got 0\)"):
-        compile_signals(bars, {"long": rule(CLOSE, ">", value(0))}, {}, atr_window=0)
+    for atr_window, got in [(0, "0"), (100_001, "100001"), (True, "true")]:
+        message = f"atr_window must be an integer ≥ 1 and ≤ 100000 (got {got})"
+        with pytest.raises(InvalidStrategy) as raised:
+            compile_signals(bars, {"long": rule(CLOSE, ">", value(0))}, {}, atr_window=atr_window)
+        assert str(raised.value) == message
+    with pytest.raises(InvalidStrategy) as raised:
+        compile_signals(bars, {"long": rule(CLOSE, ">", value(0))}, {}, atr_window=10**400)
+    assert str(raised.value) == "atr_window must be a finite number (got an integer of 401 digits)"
+
+
+def test_on_indicator_is_called_after_each_indicator_computed():
+    calls = []
+    fast, slow = sma(5), sma(20)
+    rsi = {"indicator": "rsi", "params": {"window": 14}}
+    signals = compile_signals(
+        random_bars(100, seed=6),
+        {"long": rule(fast, "crosses_above", slow), "short": rule(rsi, ">", value(70))},
+        {"long": rule(fast, "crosses_below", slow)},
+        None,
+        10,
+        on_indicator=lambda: calls.append(1),
+    )
+    # sma 5, sma 20, rsi 14 and the ATR for sizing; repeated operands are not recomputed.
+    assert len(calls) == 4
+    assert signals.atr is not None
+    calls.clear()
+    compile_signals(
+        random_bars(100, seed=6),
+        {"long": rule(CLOSE, ">", value(1))},
+        {},
+        on_indicator=lambda: calls.append(1),
+    )
+    assert calls == []
+
+
+def test_an_exception_from_on_indicator_propagates():
+    class Cancelled(Exception):
+        pass
+
+    calls = []
+
+    def heartbeat():
+        calls.append(1)
+        if len(calls) == 2:
+            raise Cancelled
+
+    entry_rules = {"long": {"all": [rule(sma(5), ">", sma(10)), rule(sma(20), ">", sma(30))]}}
+    with pytest.raises(Cancelled):
+        compile_signals(random_bars(100, seed=6), entry_rules, {}, on_indicator=heartbeat)
+    assert len(calls) == 2  # nothing computed after the cancellation
+    calls.clear()
+    with pytest.raises(Cancelled):  # the ATR for sizing (the second) is one too
+        compile_signals(
+            random_bars(100, seed=6),
+            {"long": rule(sma(5), ">", CLOSE)},
+            {},
+            atr_window=14,
+            on_indicator=heartbeat,
+        )
 
 
 def test_each_distinct_indicator_is_computed_once_per_run(monkeypatch):
@@ -242,12 +302,108 @@ def test_invalid_rules_raise_with_every_problem():
             {"short": {"all": []}},
         )
     assert render_problems(raised.value.problems).splitlines() == [
-        "entry_rules.long.left.params.window must be an integer ≥ 1 (got 0)",
+        "entry_rules.long.left.params.window must be an integer ≥ 1 and ≤ 100000 (got 0)",
         "entry_rules.long.op must be one of >, <, >=, <=, crosses_above, crosses_below "
         '(got "above")',
         "exit_rules.short.all must contain at least one condition",
     ]
     assert str(raised.value).startswith("entry_rules.long.left.params.window must be")
+
+
+# --- limits ---------------------------------------------------------------------------
+
+
+def nested(condition, levels, kind="not"):
+    for _ in range(levels):
+        condition = {"not": condition} if kind == "not" else {kind: [condition]}
+    return condition
+
+
+ABOVE_ONE = rule(CLOSE, ">", value(1))
+
+
+@pytest.mark.parametrize("kind", ["not", "all", "any"])
+def test_conditions_nest_at_most_32_levels(kind):
+    assert MAX_NESTING == 32
+    assert check_rules({"long": nested(ABOVE_ONE, 32, kind)}, {}) == []
+    step = ".not" if kind == "not" else f".{kind}[0]"
+    assert check_rules({"long": nested(ABOVE_ONE, 33, kind)}, {}) == [
+        Problem("entry_rules.long" + step * 32, "nests deeper than 32 levels")
+    ]
+
+
+def test_deep_nesting_is_reported_once_per_rule_and_never_recursed_into():
+    # Deeper than Python's stack: parsing must stop at the limit, not crash.
+    deep = nested(ABOVE_ONE, 100_000)
+    wide = nested({"any": [nested(ABOVE_ONE, 5), nested(ABOVE_ONE, 3)]}, 30)
+    problems = check_rules({"long": deep, "short": wide}, {"long": deep})
+    assert problems == [
+        Problem("entry_rules.long" + ".not" * 32, "nests deeper than 32 levels"),
+        Problem("entry_rules.short" + ".not" * 30 + ".any[0].not", "nests deeper than 32 levels"),
+        Problem("exit_rules.long" + ".not" * 32, "nests deeper than 32 levels"),
+    ]
+    assert referenced_parameters(nested({"value": {"param": "deep"}}, 100_000)) == {"deep"}
+    with pytest.raises(InvalidStrategy, match="nests deeper than 32 levels"):
+        compile_signals(CLOSES, {"long": deep}, {})
+
+
+def test_a_strategy_holds_at_most_200_comparisons():
+    assert MAX_COMPARISONS == 200
+    at_limit = {"long": {"any": [ABOVE_ONE] * 150}}, {"short": {"all": [ABOVE_ONE] * 50}}
+    assert check_rules(*at_limit) == []
+    entry_rules = {"long": {"any": [ABOVE_ONE] * 150}}
+    exit_rules = {"long": {"all": [ABOVE_ONE] * 40}, "short": {"not": {"any": [ABOVE_ONE] * 20}}}
+    # Comparisons beyond the limit are counted, not checked (the sma(0) is not reported).
+    exit_rules["short"]["not"]["any"][15] = rule(sma(0), ">", CLOSE)
+    assert check_rules(entry_rules, exit_rules) == [
+        Problem(
+            "exit_rules.short.not.any[10]",
+            "is comparison 201 of 210; a strategy may hold at most 200 comparisons "
+            "(entry and exit rules together)",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("operand", "parameters", "path", "message"),
+    [
+        (value(10**400), {}, "value", "must be a finite number (got an integer of 401 digits)"),
+        (
+            {"value": {"param": "level"}},
+            {"level": -(10**400)},
+            "value",
+            'must be a finite number (got an integer of 401 digits from parameter "level")',
+        ),
+        (
+            {"price": "close", "offset": 10**400},
+            {},
+            "offset",
+            "must be a finite number (got an integer of 401 digits)",
+        ),
+        (
+            sma({"param": "window"}),
+            {"window": 10**400},
+            "params.window",
+            'must be a finite number (got an integer of 401 digits from parameter "window")',
+        ),
+        (
+            {"indicator": "bollinger_upper", "params": {"std": 10**400}},
+            {},
+            "params.std",
+            "must be a finite number (got an integer of 401 digits)",
+        ),
+    ],
+)
+def test_numbers_too_large_for_a_float_are_problems_everywhere(operand, parameters, path, message):
+    problems = check_rules({"long": rule(CLOSE, ">", operand)}, {}, parameters)
+    assert problems == [Problem(f"entry_rules.long.right.{path}", message)]
+
+
+def test_offsets_are_capped_like_windows():
+    assert check_rules({"long": rule(CLOSE, ">", {"price": "close", "offset": 100_000})}, {}) == []
+    assert check_rules({"long": rule(CLOSE, ">", {"price": "close", "offset": 100_001})}, {}) == [
+        Problem("entry_rules.long.right.offset", "must be an integer ≥ 0 and ≤ 100000 (got 100001)")
+    ]
 
 
 # --- lookback -------------------------------------------------------------------------
