@@ -15,6 +15,8 @@ from marketdata.models import DEFAULT_SOURCE
 from marketdata.timeframes import TIMEFRAME_CHOICES
 
 PRICE = {"max_digits": 30, "decimal_places": 12}
+# Up to 1e28 units: a 1e12 balance in a coin priced 1e-8 (cash is capped at 1e12).
+QUANTITY = {"max_digits": 40, "decimal_places": 12}
 MONEY = {"max_digits": 30, "decimal_places": 8}
 RATIO = {"max_digits": 20, "decimal_places": 6}
 
@@ -154,7 +156,7 @@ class Trade(models.Model):
     entry_price = models.DecimalField(**PRICE)
     exit_time = models.DateTimeField(null=True, blank=True)
     exit_price = models.DecimalField(**PRICE, null=True, blank=True)
-    quantity = models.DecimalField(**PRICE)
+    quantity = models.DecimalField(**QUANTITY)
     side = models.CharField(max_length=5, choices=Side.choices)
     pnl = models.DecimalField(**MONEY, null=True, blank=True)
     pnl_percentage = models.DecimalField(**RATIO, null=True, blank=True)

@@ -59,7 +59,7 @@ def save_results(backtest: Backtest, result: EngineResult) -> None:
     PerformanceSummary.objects.create(
         backtest=backtest,
         metrics=metrics,
-        **{name: _decimal_or_none(metrics.get(name)) for name in SUMMARY_COLUMNS},
+        **{name: _column_value(name, metrics.get(name)) for name in SUMMARY_COLUMNS},
     )
     EquityCurve.objects.create(
         backtest=backtest,
@@ -69,8 +69,8 @@ def save_results(backtest: Backtest, result: EngineResult) -> None:
     backtest.metadata = {
         **backtest.metadata,
         "bars": len(result.bars),
-        "data_start": _iso(result.bars.timestamp[0]),
-        "data_end": _iso(result.bars.timestamp[-1]),
+        "data_start": _iso_from_microseconds(result.bars.timestamp[0]),
+        "data_end": _iso_from_microseconds(result.bars.timestamp[-1]),
     }
 
 
@@ -80,7 +80,19 @@ def _decimal_or_none(value: float | int | None) -> Decimal | None:
     return Decimal(repr(float(value))) if isinstance(value, float) else Decimal(value)
 
 
-def _iso(microseconds: int) -> str:
+def _column_value(name: str, value: float | int | None) -> Decimal | None:
+    """A metric for its summary column, or None where it exceeds the column (a Sharpe
+    ratio of a nearly flat curve can); the exact figure stays in `metrics`."""
+    number = _decimal_or_none(value)
+    field = PerformanceSummary._meta.get_field(name)
+    if number is None or not hasattr(field, "max_digits"):
+        return number
+    if abs(number) >= Decimal(10) ** (field.max_digits - field.decimal_places):
+        return None
+    return number
+
+
+def _iso_from_microseconds(microseconds: int) -> str:
     return _to_datetime(microseconds).isoformat().replace("+00:00", "Z")
 
 
