@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('backtest', '0002_equity_storage_external'),
+        ("backtest", "0002_equity_storage_external"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='trade',
-            name='quantity',
+            model_name="trade",
+            name="quantity",
             field=models.DecimalField(decimal_places=12, max_digits=40),
         ),
     ]
