@@ -87,20 +87,9 @@ class ResultsAdminMixin:
         return False
 
 
-class ReadOnlyInlineMixin:
-    """ReadOnlyAdminMixin for inlines, whose add check also takes the parent object."""
-
+class ReadOnlyInlineMixin(ReadOnlyAdminMixin):
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 def _cancel_and_report(

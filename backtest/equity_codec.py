@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backtest.engine.metrics import running_peak
+
 _LEVEL = 1  # fast: the curve is written once per run, inside the run's time budget
 
 
@@ -46,14 +48,10 @@ def decode(timestamps: bytes, equity: bytes, exposure: bytes) -> Curve:
     )
 
 
-def drawdown(equity: np.ndarray, initial: float | None = None) -> np.ndarray:
-    """Fraction below the running peak, per bar (0 at a new high). With `initial`, the
-    peak starts at the starting balance, as the engine's drawdown and metrics do."""
-    if len(equity) == 0:
-        return np.empty(0)
-    peak = np.maximum.accumulate(equity)
-    if initial is not None:
-        peak = np.maximum(peak, initial)
+def drawdown(equity: np.ndarray, initial: float) -> np.ndarray:
+    """Fraction below the running peak (starting balance included, as in the engine's
+    metrics), per bar: 0 at a new high."""
+    peak = running_peak(equity, initial)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(peak > 0, 1.0 - equity / peak, 0.0)
 

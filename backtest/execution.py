@@ -23,9 +23,10 @@ from backtest.models import ACTIVE_STATUSES, Backtest, RunStatus, Sweep
 from backtest.persistence import save_results
 from backtest.progress import publish_backtest_progress
 from backtest.runner import TooFewBars, run_strategy
-from backtest.services import InvalidBacktestInput, finish_sweep, periods_per_year
+from backtest.services import InvalidBacktestInput, finish_sweep
 from central.locks import exclusive_job, lock_for_transaction
 from marketdata.selectors import OHLCV, candle_arrays, find_series
+from marketdata.timeframes import get_timeframe
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ def _run(backtest: Backtest, report: _Reporter) -> None:
         bars,
         backtest.strategy_snapshot,
         backtest.parameters,
-        periods_per_year(backtest.timeframe),
+        get_timeframe(backtest.timeframe).periods_per_year,
         progress=lambda done: report(_SIGNALS_READY + (_SIMULATED - _SIGNALS_READY) * done),
         heartbeat=report.heartbeat,
     )
@@ -234,7 +235,10 @@ def reap_stale_backtests(stale_after: timedelta | None = None) -> list[int]:
         Q(status=RunStatus.PENDING, created_at__lt=cutoff),
         f"it was created but not started within {seconds}",
     )
-    for sweep_id in Sweep.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True):
+    closable = Sweep.objects.filter(status__in=ACTIVE_STATUSES).exclude(
+        backtests__status__in=ACTIVE_STATUSES
+    )
+    for sweep_id in closable.values_list("pk", flat=True):
         finish_sweep(sweep_id)
     return reaped
 

@@ -36,12 +36,9 @@ def is_final(message: dict) -> bool:
 
 
 def publish_backtest_progress(backtest: Backtest) -> None:
-    """Queue the backtest's state for its watchers; a final state is waited for, so it
-    is out before a CLI process exits. Progress is a courtesy: a channel-layer hiccup is
-    logged by the publisher and never fails a run."""
+    """Progress is a courtesy: a channel-layer hiccup is logged by the publisher and
+    never fails a run."""
     message = backtest_message(backtest)
-    channel_publisher.publish(
-        backtest_group(backtest.pk), {"type": "run.progress", "payload": message}
+    channel_publisher.publish_progress(
+        backtest_group(backtest.pk), message, final=is_final(message)
     )
-    if is_final(message):
-        channel_publisher.flush()

@@ -11,6 +11,7 @@ import io
 from collections.abc import Iterator
 
 from backtest.models import Backtest, PerformanceSummary
+from backtest.selectors import backtest_trades
 
 TRADE_CSV_COLUMNS = (
     "entry_time",
@@ -33,8 +34,10 @@ def _iso(moment) -> str | None:
 
 
 def summary_metrics(backtest: Backtest) -> dict:
-    summary = PerformanceSummary.objects.filter(backtest=backtest).first()
-    return dict(summary.metrics) if summary else {}
+    try:
+        return dict(backtest.performance_summary.metrics)
+    except PerformanceSummary.DoesNotExist:
+        return {}
 
 
 def backtest_summary(backtest: Backtest) -> dict:
@@ -67,9 +70,7 @@ def backtest_summary(backtest: Backtest) -> dict:
 
 
 def _trade_rows(backtest: Backtest) -> Iterator[tuple]:
-    yield from (
-        backtest.trades.order_by("entry_time", "id").values_list(*TRADE_CSV_COLUMNS).iterator(2000)
-    )
+    yield from backtest_trades(backtest).values_list(*TRADE_CSV_COLUMNS).iterator(2000)
 
 
 def trade_dicts(backtest: Backtest) -> Iterator[dict]:

@@ -52,13 +52,18 @@ def visible_strategies(user: User) -> QuerySet[Strategy]:
     )
 
 
+def _owned_or_all(user: User, model: type, perm: str) -> QuerySet:
+    """What the user owns; everything for holders of the model-wide permission."""
+    if not user.is_authenticated:
+        return model.objects.none()
+    if user.has_perm(perm):
+        return model.objects.all()
+    return model.objects.filter(owner=user)
+
+
 def editable_strategies(user: User) -> QuerySet[Strategy]:
     """Only owners change their strategies (and staff holding change_strategy)."""
-    if not user.is_authenticated:
-        return Strategy.objects.none()
-    if user.has_perm("backtest.change_strategy"):
-        return Strategy.objects.all()
-    return Strategy.objects.filter(owner=user)
+    return _owned_or_all(user, Strategy, "backtest.change_strategy")
 
 
 def visible_backtests(user: User) -> QuerySet[Backtest]:
@@ -75,11 +80,7 @@ def visible_backtests(user: User) -> QuerySet[Backtest]:
 
 def manageable_backtests(user: User) -> QuerySet[Backtest]:
     """Backtests the user may cancel or re-run: their own (staff: any they may change)."""
-    if not user.is_authenticated:
-        return Backtest.objects.none()
-    if user.has_perm("backtest.change_backtest"):
-        return Backtest.objects.all()
-    return Backtest.objects.filter(owner=user)
+    return _owned_or_all(user, Backtest, "backtest.change_backtest")
 
 
 def can_watch_backtest(user: User, backtest_id: int) -> bool:
@@ -96,8 +97,4 @@ def visible_sweeps(user: User) -> QuerySet[Sweep]:
 
 
 def manageable_sweeps(user: User) -> QuerySet[Sweep]:
-    if not user.is_authenticated:
-        return Sweep.objects.none()
-    if user.has_perm("backtest.change_sweep"):
-        return Sweep.objects.all()
-    return Sweep.objects.filter(owner=user)
+    return _owned_or_all(user, Sweep, "backtest.change_sweep")

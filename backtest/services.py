@@ -29,7 +29,6 @@ from backtest.selectors import can_create_strategies, can_run_backtests, can_run
 from backtest.validators import Problem
 from marketdata.selectors import candle_count, find_series
 from marketdata.services import InvalidParameter, check_source, check_timeframe, normalise_symbol
-from marketdata.timeframes import get_timeframe
 
 logger = logging.getLogger(__name__)
 
@@ -245,12 +244,6 @@ def _checked_series_names(
             Problem("symbol", f"no {symbol} {timeframe} candles are stored (source {source})")
         )
     return symbol, timeframe, source
-
-
-def periods_per_year(timeframe: str) -> float:
-    """Bars per year on a 365-day calendar (a calendar month counts as 1/12 year)."""
-    tf = get_timeframe(timeframe)
-    return 12.0 if tf.is_calendar_month else 365 * 86_400 / tf.seconds
 
 
 def reproducibility_hash(

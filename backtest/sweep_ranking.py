@@ -8,7 +8,6 @@ undefined for them, e.g. a Sharpe ratio without volatility) come last, in cell o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from backtest.models import Backtest, PerformanceSummary, Sweep
 
@@ -27,7 +26,6 @@ HEADLINE_METRICS = (
     "max_drawdown_percentage",
     "total_trades",
 )
-_SUMMARY_COLUMNS = frozenset(field.name for field in PerformanceSummary._meta.concrete_fields)
 
 
 @dataclass(frozen=True)
@@ -40,16 +38,12 @@ class RankedCell:
 
 
 def metric_value(backtest: Backtest, metric: str) -> float | int | None:
-    """A completed run's metric as computed (the stored `metrics`), else its column."""
+    """A completed run's metric as computed (its summary's `metrics` holds them all)."""
     try:
         summary = backtest.performance_summary
     except PerformanceSummary.DoesNotExist:
         return None
     value = (summary.metrics or {}).get(metric)
-    if value is None and metric in _SUMMARY_COLUMNS:
-        value = getattr(summary, metric)
-    if isinstance(value, Decimal):
-        return float(value)
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 

@@ -45,6 +45,7 @@ from backtest.engine.rules import (
     InvalidStrategy,
     Problem,
     check_rules,
+    join_path,
     referenced_parameters,
     render_problems,
 )
@@ -125,13 +126,9 @@ _RISK_RANGES: dict[str, NumberRange] = {
 }
 
 
-def _join(path: str, key: object) -> str:
-    return f"{path}.{key}" if path else str(key)
-
-
 def _unknown_keys(node: Mapping, known: tuple[str, ...], path: str, what: str) -> list[Problem]:
     return [
-        Problem(_join(path, key), f"is not {what} (known: {', '.join(known)})")
+        Problem(join_path(path, key), f"is not {what} (known: {', '.join(known)})")
         for key in node
         if key not in known
     ]
@@ -184,7 +181,7 @@ def validate_parameters(
     used = referenced_parameters(entry_rules, exit_rules)
     problems: list[Problem] = []
     for name, value in parameters.items():
-        where = _join(path, name)
+        where = join_path(path, name)
         if name not in used:
             listed = ", ".join(sorted(used)) or "none"
             problems.append(Problem(where, f"is not used by any rule (used: {listed})"))
@@ -234,17 +231,17 @@ def validate_engine_options(options: object, path_prefix: str = "") -> list[Prob
         if value is not None and value not in choices:
             problems.append(
                 Problem(
-                    _join(path_prefix, key),
+                    join_path(path_prefix, key),
                     f"must be one of {', '.join(choices)} (got {render_value(value)})",
                 )
             )
     for key, number_range in _NUMBER_OPTIONS.items():
         if options.get(key) is not None:
-            problems += _check_number(options[key], number_range, _join(path_prefix, key))
+            problems += _check_number(options[key], number_range, join_path(path_prefix, key))
     if options.get("sizing") is not None:
-        problems += _validate_sizing(options["sizing"], _join(path_prefix, "sizing"))
+        problems += _validate_sizing(options["sizing"], join_path(path_prefix, "sizing"))
     if options.get("risk") is not None:
-        problems += _validate_risk(options["risk"], _join(path_prefix, "risk"))
+        problems += _validate_risk(options["risk"], join_path(path_prefix, "risk"))
     return problems
 
 
@@ -257,15 +254,17 @@ def _validate_sizing(sizing: object, path: str) -> list[Problem]:
     if mode not in SIZING_MODES:
         problems.append(
             Problem(
-                _join(path, "mode"),
+                join_path(path, "mode"),
                 f"must be one of {', '.join(SIZING_MODES)} (got {render_value(mode)})",
             )
         )
     elif "value" in sizing:
-        problems += _check_number(sizing["value"], _SIZING_VALUE_RANGES[mode], _join(path, "value"))
+        problems += _check_number(
+            sizing["value"], _SIZING_VALUE_RANGES[mode], join_path(path, "value")
+        )
     for key, number_range in _SIZING_RANGES.items():
         if key in sizing:
-            problems += _check_number(sizing[key], number_range, _join(path, key))
+            problems += _check_number(sizing[key], number_range, join_path(path, key))
     return problems
 
 
@@ -275,7 +274,7 @@ def _validate_risk(risk: object, path: str) -> list[Problem]:
     problems = _unknown_keys(risk, tuple(_RISK_RANGES), path, "a risk limit")
     for key, number_range in _RISK_RANGES.items():
         if risk.get(key) is not None:
-            problems += _check_number(risk[key], number_range, _join(path, key))
+            problems += _check_number(risk[key], number_range, join_path(path, key))
     return problems
 
 
@@ -306,7 +305,7 @@ def validate_parameter_grid(
     used = referenced_parameters(entry_rules, exit_rules)
     problems: list[Problem] = []
     for name, values in grid.items():
-        where = _join(path, name)
+        where = join_path(path, name)
         if name not in used:
             listed = ", ".join(sorted(used)) or "none"
             problems.append(

@@ -39,6 +39,7 @@ sys.path.insert(0, str(BASE_DIR))
 
 from backtest.engine.types import Bars  # noqa: E402
 from backtest.runner import run_strategy  # noqa: E402
+from marketdata.timeframes import get_timeframe  # noqa: E402
 
 YEAR_OF_MINUTES = 525_600
 MINUTE_US = 60_000_000
@@ -87,7 +88,7 @@ def engine_core(bars: Bars, skip_backtesting_py: bool, fee: float = FEE) -> dict
     import vectorbt as vbt
 
     snapshot, parameters = sma_cross_snapshot(fee)
-    per_year = 365 * 1440
+    per_year = get_timeframe("1m").periods_per_year
 
     def ours():
         return run_strategy(bars, snapshot, parameters, per_year)

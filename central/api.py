@@ -32,6 +32,7 @@ ENTRY_POINTS = {
     "market_data_sync_runs": "marketdata-sync-runs",
     "strategies": "strategy-list",
     "strategy_templates": "strategy-templates",
+    "indicators": "indicator-catalogue",
     "strategy_validate": "strategy-validate",
     "backtests": "backtest-list",
     "sweeps": "sweep-list",

@@ -83,3 +83,11 @@ def flush(timeout: float = 5.0) -> None:
         done.result(timeout)
     except TimeoutError:
         logger.warning("channel messages still unsent after %s s", timeout)
+
+
+def publish_progress(group: str, payload: dict, *, final: bool) -> None:
+    """A job's state for its watchers (the `run.progress` event RunProgressConsumer
+    forwards); a final state is waited for, so it is out before a command exits."""
+    publish(group, {"type": "run.progress", "payload": payload})
+    if final:
+        flush()

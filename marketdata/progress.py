@@ -34,7 +34,4 @@ def sync_run_group(run_id: int) -> str:
 
 
 def publish_sync_progress(run_id: int, payload: dict) -> None:
-    """Queue an update for the run's watchers; a final one is waited for."""
-    channel_publisher.publish(sync_run_group(run_id), {"type": "run.progress", "payload": payload})
-    if is_final(payload):
-        channel_publisher.flush()
+    channel_publisher.publish_progress(sync_run_group(run_id), payload, final=is_final(payload))

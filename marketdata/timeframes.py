@@ -21,6 +21,11 @@ class Timeframe:
     def delta(self) -> timedelta:
         return timedelta(seconds=self.seconds)
 
+    @property
+    def periods_per_year(self) -> float:
+        """Bars per year on a 365-day calendar (a calendar month counts as 1/12 year)."""
+        return 12.0 if self.is_calendar_month else 365 * 86_400 / self.seconds
+
     def is_aligned(self, moment: datetime) -> bool:
         if self.is_calendar_month:
             return moment.day == 1 and moment.time() == datetime.min.time()

@@ -15,6 +15,9 @@ urlpatterns = [
         "strategies/templates/", views.StrategyTemplateListView.as_view(), name="strategy-templates"
     ),
     path(
+        "strategies/indicators/", views.IndicatorCatalogueView.as_view(), name="indicator-catalogue"
+    ),
+    path(
         "strategies/from-template/",
         views.StrategyFromTemplateView.as_view(),
         name="strategy-from-template",

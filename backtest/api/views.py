@@ -17,8 +17,9 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
+    inline_serializer,
 )
-from rest_framework import generics, status
+from rest_framework import generics, serializers, status
 from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
@@ -35,6 +36,7 @@ from backtest.api.permissions import (
     CanManageSweep,
     CanRunBacktestsOrReadOnly,
 )
+from backtest.engine.indicators import describe_catalogue
 from backtest.models import Backtest, EquityCurve, RunStatus, Sweep
 from central.api_errors import ERROR, errors
 
@@ -271,6 +273,28 @@ class StrategyTemplateListView(APIView):
                 }
             )
         return Response(s.StrategyTemplateSerializer(templates, many=True).data)
+
+
+_INDICATORS = inline_serializer(
+    "Indicator",
+    {
+        "name": serializers.CharField(),
+        "description": serializers.CharField(),
+        "inputs": serializers.ListField(child=serializers.CharField()),
+        "params": serializers.ListField(child=serializers.DictField()),
+        "default_lookback": serializers.IntegerField(),
+    },
+    many=True,
+)
+
+
+class IndicatorCatalogueView(APIView):
+    """Every indicator a rule may use: its parameters (type, default, range), the
+    price fields it reads and its warm-up at the defaults."""
+
+    @extend_schema(responses={200: _INDICATORS, **errors(401)})
+    def get(self, request: Request) -> Response:
+        return Response(describe_catalogue())
 
 
 class StrategyFromTemplateView(APIView):

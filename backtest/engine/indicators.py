@@ -162,10 +162,6 @@ class ParamSpec:
     description: str
     range: NumberRange | None = None
 
-    @property
-    def is_source(self) -> bool:
-        return self.range is None
-
     def check(self, value: object, origin: str = "") -> tuple[ParamValue | None, str | None]:
         if self.range is not None:
             return self.range.check(value, origin)

@@ -116,13 +116,19 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return _number(numerator / denominator) if denominator != 0 else None
 
 
+def running_peak(equity: np.ndarray, initial: float) -> np.ndarray:
+    """The highest equity so far at each bar, the starting balance included: drawdowns
+    (here, in the simulator's limits and on the equity chart) are measured from it."""
+    return np.maximum(np.maximum.accumulate(equity), initial) if len(equity) else np.empty(0)
+
+
 def _account_metrics(
     bars: Bars, trades: TradeLog, equity: np.ndarray, config: EngineConfig
 ) -> dict[str, float | int | None]:
     cash = config.cash
     n = len(equity)
     final = float(equity[-1]) if n else cash
-    peak = np.maximum(np.maximum.accumulate(equity), cash) if n else np.empty(0)
+    peak = running_peak(equity, cash)
     loss = peak - equity
     max_drawdown = float(loss.max()) if n else 0.0
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -204,33 +204,6 @@ def _reference_problem(node: dict, parameters: Mapping[str, Any]) -> str | None:
     return None
 
 
-def resolve_parameters(rules: Any, parameters: Mapping[str, Any] | None, path: str = "") -> Any:
-    """A copy of `rules` with every `{"param": name}` replaced by `parameters[name]`.
-
-    Raises InvalidStrategy naming every reference that cannot be resolved.
-    """
-    parameters = parameters or {}
-    problems: list[Problem] = []
-
-    def resolve(node: Any, where: str) -> Any:
-        if is_parameter_reference(node):
-            message = _reference_problem(node, parameters)
-            if message:
-                problems.append(Problem(where, message))
-                return node
-            return parameters[node["param"]]
-        if isinstance(node, dict):
-            return {key: resolve(value, _join(where, key)) for key, value in node.items()}
-        if isinstance(node, list):
-            return [resolve(value, f"{where}[{index}]") for index, value in enumerate(node)]
-        return node
-
-    resolved = resolve(rules, path)
-    if problems:
-        raise InvalidStrategy(problems)
-    return resolved
-
-
 def referenced_parameters(*rule_sets: Any) -> set[str]:
     """Names of the parameters the rules refer to."""
     names: set[str] = set()
@@ -248,7 +221,7 @@ def referenced_parameters(*rule_sets: Any) -> set[str]:
     return names
 
 
-def _join(path: str, key: object) -> str:
+def join_path(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
@@ -273,12 +246,12 @@ class _Parser:
             return {}
         for key in node:
             if key not in RULE_SIDES:
-                self.fail(_join(path, key), "is not a side (expected long, short)")
+                self.fail(join_path(path, key), "is not a side (expected long, short)")
         parsed: dict[str, Condition | None] = {}
         for side in RULE_SIDES:
             if node.get(side) is not None:
                 self._too_deep = False
-                parsed[side] = self.condition(node[side], _join(path, side), depth=0)
+                parsed[side] = self.condition(node[side], join_path(path, side), depth=0)
         return parsed
 
     def condition(self, node: object, path: str, depth: int) -> Condition | None:
@@ -308,7 +281,7 @@ class _Parser:
         return self.comparison(node, path)
 
     def combination(self, kind: str, items: object, path: str, depth: int) -> Condition | None:
-        path = _join(path, kind)
+        path = join_path(path, kind)
         if kind == "not":
             if isinstance(items, list):
                 self.fail(
@@ -341,18 +314,18 @@ class _Parser:
         for key in node:
             if key not in ("left", "op", "right"):
                 self.fail(
-                    _join(path, key),
+                    join_path(path, key),
                     "is not part of a condition (expected left, op, right; or all, any, not)",
                 )
         for key in ("left", "op", "right"):
             if key not in node:
-                self.fail(_join(path, key), "is required")
-        left = self.operand(node["left"], _join(path, "left")) if "left" in node else None
-        right = self.operand(node["right"], _join(path, "right")) if "right" in node else None
+                self.fail(join_path(path, key), "is required")
+        left = self.operand(node["left"], join_path(path, "left")) if "left" in node else None
+        right = self.operand(node["right"], join_path(path, "right")) if "right" in node else None
         op = node.get("op")
         if "op" in node and op not in COMPARISON_OPS:
             self.fail(
-                _join(path, "op"),
+                join_path(path, "op"),
                 f"must be one of {', '.join(COMPARISON_OPS)} (got {render_value(op)})",
             )
             return None
@@ -377,24 +350,24 @@ class _Parser:
         for key in node:
             if key not in allowed:
                 self.fail(
-                    _join(path, key),
+                    join_path(path, key),
                     f"is not allowed in a {kind} operand (allowed: {', '.join(allowed)})",
                 )
         offset = 0
         if "offset" in node:
-            offset = self.number(node["offset"], _join(path, "offset"), OFFSET_RANGE)
+            offset = self.number(node["offset"], join_path(path, "offset"), OFFSET_RANGE)
         if kind == "indicator":
             return self.indicator(node, path, offset)
         if kind == "price":
             field = node["price"]
             if field not in PRICE_FIELDS:
                 self.fail(
-                    _join(path, "price"),
+                    join_path(path, "price"),
                     f"must be one of {', '.join(PRICE_FIELDS)} (got {render_value(field)})",
                 )
                 return None
             return PriceOperand(field, offset) if offset is not None else None
-        value = self.number(node["value"], _join(path, "value"), VALUE_RANGE)
+        value = self.number(node["value"], join_path(path, "value"), VALUE_RANGE)
         if value is None or offset is None:
             return None
         return ConstantOperand(float(value), offset)
@@ -405,10 +378,10 @@ class _Parser:
         if spec is None:
             known = ", ".join(sorted(INDICATORS))
             self.fail(
-                _join(path, "indicator"),
+                join_path(path, "indicator"),
                 f"is not a known indicator (got {render_value(name)}; known: {known})",
             )
-        params_path = _join(path, "params")
+        params_path = join_path(path, "params")
         params = node.get("params", {})
         if not isinstance(params, dict):
             self.fail(
@@ -418,7 +391,7 @@ class _Parser:
         values: dict[str, object] = {}
         origins: dict[str, str] = {}
         for key, value in params.items():
-            resolved = self.resolve(value, _join(params_path, key))
+            resolved = self.resolve(value, join_path(params_path, key))
             if resolved is not _UNRESOLVED:
                 values[key] = resolved
                 origins[key] = _origin(value)
@@ -429,7 +402,7 @@ class _Parser:
             # A rule between parameters cannot be judged with one of them unresolved.
             problems.pop("", None)
         for key, message in problems.items():
-            self.fail(_join(params_path, key) if key else params_path, message)
+            self.fail(join_path(params_path, key) if key else params_path, message)
         if problems or len(values) < len(params) or offset is None:
             return None
         complete = normalise_params(spec, values)

@@ -26,9 +26,9 @@ def test_round_trip_is_exact_and_compact():
 
 
 def test_drawdown_is_the_fraction_below_the_running_peak():
-    drawdown = equity_codec.drawdown(np.array([100.0, 110.0, 99.0, 121.0, 60.5]))
+    drawdown = equity_codec.drawdown(np.array([100.0, 110.0, 99.0, 121.0, 60.5]), 100.0)
     np.testing.assert_allclose(drawdown, [0.0, 0.0, 0.1, 0.0, 0.5])
-    assert len(equity_codec.drawdown(np.empty(0))) == 0
+    assert len(equity_codec.drawdown(np.empty(0), 100.0)) == 0
     # from the starting balance, as the engine measures it: a first bar below it is down
     np.testing.assert_allclose(equity_codec.drawdown(np.array([99.0, 120.0]), 100.0), [0.01, 0])
 
@@ -42,7 +42,7 @@ def test_downsampling_keeps_the_extremes_and_both_ends():
     assert picked[0] == 0 and picked[-1] == 49_999
     assert np.argmin(equity) in picked and np.argmax(equity) in picked
     # the deepest drawdown survives thinning
-    full = equity_codec.drawdown(equity).max()
-    thinned = equity_codec.drawdown(equity[picked]).max()
+    full = equity_codec.drawdown(equity, equity[0]).max()
+    thinned = equity_codec.drawdown(equity[picked], equity[0]).max()
     assert thinned == full
     assert list(equity_codec.downsample(decoded, 100_000)) == list(range(50_000))

@@ -15,6 +15,7 @@ from backtest.models import Backtest, PerformanceSummary, RunStatus, Trade
 from backtest.runner import run_strategy
 from backtest.strategy_templates import template_strategy
 from marketdata.selectors import OHLCV, candle_arrays, find_series
+from marketdata.timeframes import get_timeframe
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +60,7 @@ def test_saved_results_equal_the_engine_on_the_same_candles(hourly_candles):
     backtest = Backtest.objects.get(pk=summary["backtest_id"])
     bars = Bars.from_arrays(candle_arrays(find_series("BTCUSDT", "1h"), fields=OHLCV))
     result = run_strategy(
-        bars, backtest.strategy_snapshot, backtest.parameters, services.periods_per_year("1h")
+        bars, backtest.strategy_snapshot, backtest.parameters, get_timeframe("1h").periods_per_year
     )
     assert summary["total_trades"] == len(result.trades)
     # stored to the cent-millionth (8 places), as money columns are

@@ -9,6 +9,7 @@ BACKTEST_PATHS = {
     "/api/strategies/{id}/": {"get", "put", "patch", "delete"},
     "/api/strategies/validate/": {"post"},
     "/api/strategies/templates/": {"get"},
+    "/api/strategies/indicators/": {"get"},
     "/api/strategies/from-template/": {"post"},
     "/api/backtests/": {"get", "post"},
     "/api/backtests/{id}/": {"get"},
@@ -77,6 +78,7 @@ def test_api_root_links_the_backtest_entry_points(anon_client):
     body = anon_client.get("/api/").json()
     assert body["strategies"].endswith("/api/strategies/")
     assert body["strategy_templates"].endswith("/api/strategies/templates/")
+    assert body["indicators"].endswith("/api/strategies/indicators/")
     assert body["strategy_validate"].endswith("/api/strategies/validate/")
     assert body["backtests"].endswith("/api/backtests/")
     assert body["sweeps"].endswith("/api/sweeps/")

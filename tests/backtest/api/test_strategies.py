@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from backtest.models import Strategy
 from backtest.strategy_templates import TEMPLATES, template_strategy
@@ -342,3 +343,15 @@ def test_viewer_may_not_copy_a_template(viewer_client):
         "/api/strategies/from-template/", {"template": "sma_cross"}, format="json"
     )
     assert response.status_code == 403
+
+
+def test_the_indicator_catalogue_lists_every_indicator_with_its_parameters(analyst_client):
+    from backtest.engine.indicators import INDICATORS
+
+    body = analyst_client.get("/api/strategies/indicators/").json()
+    assert [entry["name"] for entry in body] == sorted(INDICATORS)
+    sma = next(entry for entry in body if entry["name"] == "sma")
+    window = next(param for param in sma["params"] if param["name"] == "window")
+    assert (window["type"], window["default"], window["minimum"]) == ("integer", 20, 1)
+    assert sma["default_lookback"] == 19
+    assert APIClient().get("/api/strategies/indicators/").status_code == 401

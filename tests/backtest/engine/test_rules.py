@@ -21,7 +21,6 @@ from backtest.engine.rules import (
     lookback,
     referenced_parameters,
     render_problems,
-    resolve_parameters,
 )
 from backtest.engine.types import Signals
 from tests.backtest.engine.synthetic_bars import (
@@ -193,19 +192,8 @@ def test_parameter_references_stand_for_numbers_everywhere():
     assert not np.array_equal(other, expected)
 
 
-def test_resolve_parameters_substitutes_and_names_what_is_missing():
+def test_referenced_parameters_are_found_however_deep():
     rules = {"long": rule(sma({"param": "fast"}), ">", {"value": {"param": "level"}})}
-    resolved = resolve_parameters(rules, {"fast": 5, "level": 3})
-    assert resolved == {"long": rule(sma(5), ">", value(3))}
-    assert rules["long"]["left"]["params"]["window"] == {"param": "fast"}  # a copy
-    with pytest.raises(InvalidStrategy) as raised:
-        resolve_parameters(rules, {"fast": 5}, path="entry_rules")
-    assert raised.value.problems == (
-        Problem(
-            "entry_rules.long.right.value",
-            'refers to parameter "level", which is not defined (defined: fast)',
-        ),
-    )
     assert referenced_parameters(rules, {"short": {"param": "x"}}) == {"fast", "level", "x"}
 
 
