@@ -19,6 +19,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.services import grant_role_permissions
@@ -33,6 +34,7 @@ from marketdata.services import InvalidParameter, check_source, check_timeframe,
 logger = logging.getLogger(__name__)
 
 CLI_USERNAME = "central-cli"
+CANCELLED_MESSAGE = "cancelled by the user"
 UNSENT_ERROR = "could not be queued: the task broker was unreachable; run it again later"
 ENGINE_VERSION = "1"  # part of the reproducibility hash: bump when results would change
 STRATEGY_FIELDS = ("name", "description", "config", "entry_rules", "exit_rules")
@@ -154,6 +156,7 @@ class PreparedRun:
     symbol: str
     timeframe: str
     source: str
+    bar_count: int  # candles in the requested range
 
 
 def prepare_run(request: BacktestRequest, bar_count: int | None = None) -> PreparedRun:
@@ -163,7 +166,9 @@ def prepare_run(request: BacktestRequest, bar_count: int | None = None) -> Prepa
     already (a sweep counts once for all its cells).
     """
     problems: list[Problem] = []
-    symbol, timeframe, source = _checked_series_names(request, problems)
+    symbol, timeframe, source = _checked_series_names(
+        request, problems, must_be_stored=bar_count is None
+    )
     if (request.strategy is None) == (request.template is None):
         problems.append(Problem("strategy", "give exactly one of a strategy or a template"))
         raise InvalidBacktestInput(problems)
@@ -200,9 +205,9 @@ def prepare_run(request: BacktestRequest, bar_count: int | None = None) -> Prepa
         if not problems:
             run_parameters = complete_run_parameters(merged)
     _raise_if(problems)
-    prepared = PreparedRun(snapshot, run_parameters, symbol, timeframe, source)
     if bar_count is None:
-        bar_count = count_bars(prepared, request)
+        bar_count = _count_bars(symbol, timeframe, source, request)
+    prepared = PreparedRun(snapshot, run_parameters, symbol, timeframe, source, bar_count)
     try:
         check_enough_bars(bar_count, snapshot, run_parameters)
     except TooFewBars as exc:
@@ -211,8 +216,8 @@ def prepare_run(request: BacktestRequest, bar_count: int | None = None) -> Prepa
     return prepared
 
 
-def count_bars(prepared: PreparedRun, request: BacktestRequest) -> int:
-    series = find_series(prepared.symbol, prepared.timeframe, prepared.source)
+def _count_bars(symbol: str, timeframe: str, source: str, request: BacktestRequest) -> int:
+    series = find_series(symbol, timeframe, source)
     return candle_count(series, request.start, request.end) if series else 0
 
 
@@ -225,7 +230,7 @@ def complete_run_parameters(merged: dict) -> dict:
 
 
 def _checked_series_names(
-    request: BacktestRequest, problems: list[Problem]
+    request: BacktestRequest, problems: list[Problem], must_be_stored: bool = True
 ) -> tuple[str, str, str]:
     names = []
     for checker, value in (
@@ -239,7 +244,7 @@ def _checked_series_names(
             problems.append(Problem(exc.parameter, str(exc).split(": ", 1)[1]))
             names.append(value)
     symbol, timeframe, source = names
-    if not problems and find_series(symbol, timeframe, source) is None:
+    if must_be_stored and not problems and find_series(symbol, timeframe, source) is None:
         problems.append(
             Problem("symbol", f"no {symbol} {timeframe} candles are stored (source {source})")
         )
@@ -267,10 +272,11 @@ def reproducibility_hash(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _new_backtest(
+def _backtest_row(
     owner: AbstractBaseUser, request: BacktestRequest, prepared: PreparedRun, **extra: Any
 ) -> Backtest:
-    return Backtest.objects.create(
+    """An unsaved backtest for a checked request."""
+    return Backtest(
         owner=owner,
         strategy=request.strategy,
         strategy_snapshot=prepared.snapshot,
@@ -290,7 +296,9 @@ def create_backtest(owner: AbstractBaseUser, request: BacktestRequest) -> Backte
     """A pending backtest, checked and snapshotted, not yet queued."""
     if not can_run_backtests(owner):
         raise NotAllowed("You need the 'add backtest' permission to run backtests.")
-    return _new_backtest(owner, request, prepare_run(request))
+    backtest = _backtest_row(owner, request, prepare_run(request))
+    backtest.save()
+    return backtest
 
 
 def submit_backtest(owner: AbstractBaseUser, request: BacktestRequest) -> Backtest:
@@ -340,20 +348,30 @@ def cancel_backtest(backtest: Backtest) -> bool:
     A running one stops at its next progress report (the worker sees the status) and
     keeps no partial trades.
     """
+    cancelled = _cancel_runs(Backtest.objects.filter(pk=backtest.pk))
+    backtest.refresh_from_db()
+    return bool(cancelled)
+
+
+def _cancel_runs(runs: QuerySet[Backtest]) -> list[Backtest]:
+    """Cancel the unfinished runs among `runs` in one update, revoke their tasks in one
+    broadcast and tell their watchers; the runs cancelled here."""
+    from backtest.progress import publish_backtest_progress
     from central.celery import app
 
-    updated = Backtest.objects.filter(pk=backtest.pk, status__in=ACTIVE_STATUSES).update(
-        status=RunStatus.CANCELLED, finished_at=timezone.now(), error="cancelled by the user"
-    )
-    if not updated:
-        return False
-    backtest.refresh_from_db()  # the task id may have been recorded since it was read
-    if backtest.task_id:
-        app.control.revoke(backtest.task_id)
-    from backtest.progress import publish_backtest_progress
-
-    publish_backtest_progress(backtest)
-    return True
+    now = timezone.now()
+    with transaction.atomic():
+        cancelled = list(runs.select_for_update(of=("self",)).filter(status__in=ACTIVE_STATUSES))
+        Backtest.objects.filter(pk__in=[run.pk for run in cancelled]).update(
+            status=RunStatus.CANCELLED, finished_at=now, error=CANCELLED_MESSAGE
+        )
+    task_ids = [run.task_id for run in cancelled if run.task_id]
+    if task_ids:
+        app.control.revoke(task_ids)
+    for run in cancelled:
+        run.status, run.finished_at, run.error = RunStatus.CANCELLED, now, CANCELLED_MESSAGE
+        publish_backtest_progress(run)
+    return cancelled
 
 
 # What makes a run what it is (a re-run copies these, and only these).
@@ -414,7 +432,6 @@ def submit_sweep(
     if not can_run_sweeps(owner):
         raise NotAllowed("You need the 'add sweep' permission to run sweeps.")
     prepared = prepare_run(request)
-    bar_count = count_bars(prepared, request)
     problems = validators.validate_parameter_grid(
         grid, prepared.snapshot["entry_rules"], prepared.snapshot["exit_rules"], path="grid"
     )
@@ -431,7 +448,7 @@ def submit_sweep(
             **{**request.__dict__, "parameters": {**request.parameters, **cell}}
         )
         try:
-            cell_runs.append(prepare_run(cell_request, bar_count))
+            cell_runs.append(prepare_run(cell_request, prepared.bar_count))
         except InvalidBacktestInput as exc:
             problems += [Problem(f"grid cell {index} {cell}", str(p)) for p in exc.problems]
     _raise_if(problems)
@@ -451,17 +468,18 @@ def submit_sweep(
             status=RunStatus.QUEUED,
             cell_count=len(cells),
         )
-        backtests = [
-            _new_backtest(
+        queued_at = timezone.now()
+        backtests = Backtest.objects.bulk_create(
+            _backtest_row(
                 owner,
                 request,
                 cell_prepared,
                 sweep=sweep,
                 status=RunStatus.QUEUED,
-                queued_at=timezone.now(),
+                queued_at=queued_at,
             )
             for cell_prepared in cell_runs
-        ]
+        )
         transaction.on_commit(lambda: _launch_sweep(sweep.pk, [b.pk for b in backtests]))
     return sweep
 
@@ -488,8 +506,7 @@ def cancel_sweep(sweep: Sweep) -> bool:
     updated = Sweep.objects.filter(pk=sweep.pk, status__in=ACTIVE_STATUSES).update(
         status=RunStatus.CANCELLED, finished_at=timezone.now()
     )
-    for backtest in sweep.backtests.filter(status__in=ACTIVE_STATUSES):
-        cancel_backtest(backtest)
+    _cancel_runs(sweep.backtests.all())
     return bool(updated)
 
 
