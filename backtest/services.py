@@ -87,17 +87,31 @@ def validate_strategy_definition(data: dict[str, Any]) -> list[Problem]:
     )
 
 
+def name_taken_problems(owner: AbstractBaseUser, name: str | None, strategy=None) -> list:
+    """A problem on "name" when the owner already has another strategy of that name."""
+    taken = Strategy.objects.filter(owner=owner, name=name)
+    if strategy is not None:
+        taken = taken.exclude(pk=strategy.pk)
+    if name is None or not taken.exists():
+        return []
+    return [Problem("name", f"you already have a strategy named {name!r}")]
+
+
 def create_strategy(owner: AbstractBaseUser, **data: Any) -> Strategy:
+    """Every problem at once (the name and the rules); nothing is written if any."""
     if not can_create_strategies(owner):
         raise NotAllowed("You need the 'add strategy' permission to create strategies.")
-    _raise_if(validate_strategy_definition(data))
+    _raise_if(name_taken_problems(owner, data.get("name")) + validate_strategy_definition(data))
     return Strategy.objects.create(owner=owner, **data)
 
 
 def update_strategy(strategy: Strategy, **changes: Any) -> Strategy:
     merged = {name: getattr(strategy, name) for name in STRATEGY_FIELDS}
     merged.update(changes)
-    _raise_if(validate_strategy_definition(merged))
+    _raise_if(
+        name_taken_problems(strategy.owner, changes.get("name"), strategy)
+        + validate_strategy_definition(merged)
+    )
     for name, value in changes.items():
         setattr(strategy, name, value)
     strategy.save()

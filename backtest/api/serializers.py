@@ -93,36 +93,6 @@ class StrategySerializer(serializers.ModelSerializer):
         )
         read_only_fields = ("id", "owner", "created_at", "updated_at")
 
-    def validate(self, attrs: dict) -> dict:
-        """Every problem at once: a taken name and all of the rules' problems."""
-        errors: dict[str, list[str]] = {}
-        owner = self.instance.owner if self.instance else self.context["request"].user
-        name = attrs.get("name")
-        if name is not None and strategy_name_taken(owner, name, self.instance):
-            errors["name"] = [name_taken_message(name)]
-        current = (
-            {field: getattr(self.instance, field) for field in services.STRATEGY_FIELDS}
-            if self.instance
-            else {}
-        )
-        errors.update(
-            problems_as_errors(services.validate_strategy_definition({**current, **attrs}))
-        )
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
-
-
-def strategy_name_taken(owner, name: str, instance: Strategy | None = None) -> bool:
-    taken = owner.strategies.filter(name=name)
-    if instance is not None:
-        taken = taken.exclude(pk=instance.pk)
-    return taken.exists()
-
-
-def name_taken_message(name: str) -> str:
-    return f"you already have a strategy named {name!r}"
-
 
 class StrategyRulesSerializer(serializers.Serializer):
     """What POST /api/strategies/validate/ checks (a strategy's rules and config)."""
@@ -160,11 +130,6 @@ class FromTemplateSerializer(serializers.Serializer):
     name = serializers.CharField(
         required=False, max_length=200, help_text="Default: the template's title."
     )
-
-    def validate_name(self, name: str) -> str:
-        if strategy_name_taken(self.context["request"].user, name):
-            raise serializers.ValidationError(name_taken_message(name))
-        return name
 
 
 # --- Backtests -------------------------------------------------------------------------
