@@ -26,6 +26,7 @@ OPERATOR_PERMISSIONS = (
     "backtest.change_sweep",
     "backtest.view_trade",
     "backtest.view_performancesummary",
+    "audit.view_securityevent",
 )
 
 

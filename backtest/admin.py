@@ -100,7 +100,7 @@ def _cancel_and_report(
 ) -> None:
     """Cancel each object and tell the operator how many were cancelled and how many had
     already finished (cancel returned False)."""
-    outcomes = [cancel(obj) for obj in objects]
+    outcomes = [cancel(obj, actor=request.user) for obj in objects]
     cancelled = outcomes.count(True)
     finished = outcomes.count(False)
     parts = [f"{cancelled} cancelled"]

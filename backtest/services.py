@@ -23,6 +23,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.services import grant_role_permissions
+from audit.events import record_event
+from audit.models import SecurityAction
 from backtest import strategy_templates, validators
 from backtest.models import ACTIVE_STATUSES, Backtest, RunStatus, Strategy, Sweep
 from backtest.runner import TooFewBars, check_enough_bars
@@ -312,7 +314,17 @@ def create_backtest(owner: AbstractBaseUser, request: BacktestRequest) -> Backte
         raise NotAllowed("You need the 'add backtest' permission to run backtests.")
     backtest = _backtest_row(owner, request, prepare_run(request))
     backtest.save()
+    _record_launch(owner, backtest)
     return backtest
+
+
+def _record_launch(actor: AbstractBaseUser, target: Backtest | Sweep, **detail: Any) -> None:
+    record_event(
+        SecurityAction.BACKTEST_LAUNCHED,
+        actor=actor,
+        target=target,
+        detail={"symbol": target.symbol, "timeframe": target.timeframe, **detail},
+    )
 
 
 def submit_backtest(owner: AbstractBaseUser, request: BacktestRequest) -> Backtest:
@@ -356,14 +368,16 @@ def _fail_unsent(backtests) -> None:
         publish_backtest_progress(backtest)
 
 
-def cancel_backtest(backtest: Backtest) -> bool:
+def cancel_backtest(backtest: Backtest, actor: AbstractBaseUser | None = None) -> bool:
     """Cancel a pending, queued or running backtest; False if it had already finished.
 
     A running one stops at its next progress report (the worker sees the status) and
-    keeps no partial trades.
+    keeps no partial trades. `actor` (who asked) goes into the audit trail.
     """
     cancelled = _cancel_runs(Backtest.objects.filter(pk=backtest.pk))
     backtest.refresh_from_db()
+    if cancelled:
+        record_event(SecurityAction.BACKTEST_CANCELLED, actor=actor, target=backtest)
     return bool(cancelled)
 
 
@@ -418,6 +432,7 @@ def rerun_backtest(backtest: Backtest) -> Backtest:
             metadata={"rerun_of": backtest.pk},
             **{name: getattr(backtest, name) for name in _RUN_DEFINITION},
         )
+        _record_launch(owner, copy, rerun_of=backtest.pk)
         enqueue_backtest(copy)
     return copy
 
@@ -494,6 +509,7 @@ def submit_sweep(
             )
             for cell_prepared in cell_runs
         )
+        _record_launch(owner, sweep, cells=len(backtests))
         transaction.on_commit(lambda: _launch_sweep(sweep.pk, [b.pk for b in backtests]))
     return sweep
 
@@ -515,12 +531,19 @@ def _launch_sweep(sweep_id: int, backtest_ids: list[int]) -> None:
     Sweep.objects.filter(pk=sweep_id).update(task_id=result.id)
 
 
-def cancel_sweep(sweep: Sweep) -> bool:
+def cancel_sweep(sweep: Sweep, actor: AbstractBaseUser | None = None) -> bool:
     """Cancel every unfinished cell; False if the sweep had already finished."""
     updated = Sweep.objects.filter(pk=sweep.pk, status__in=ACTIVE_STATUSES).update(
         status=RunStatus.CANCELLED, finished_at=timezone.now()
     )
-    _cancel_runs(sweep.backtests.all())
+    cancelled = _cancel_runs(sweep.backtests.all())
+    if updated:
+        record_event(
+            SecurityAction.BACKTEST_CANCELLED,
+            actor=actor,
+            target=sweep,
+            detail={"cells_cancelled": len(cancelled)},
+        )
     return bool(updated)
 
 

@@ -33,6 +33,8 @@ ENTRY_POINTS = {
     "strategies": "strategy-list",
     "strategy_templates": "strategy-templates",
     "indicators": "indicator-catalogue",
+    "audit_events": "audit-event-list",
+    "credentials": "credential-list",
     "strategy_validate": "strategy-validate",
     "backtests": "backtest-list",
     "sweeps": "sweep-list",

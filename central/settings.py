@@ -139,6 +139,10 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Audit -------------------------------------------------------------------------
+# `manage.py purge_audit` deletes audit entries and security events older than this.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
+
 # --- Backtests ---------------------------------------------------------------------
 # How many backtests one user may have running at once; the rest wait their turn, so
 # one analyst's sweep cannot take every worker.

@@ -13,6 +13,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/market-data/", include("marketdata.api.urls")),
+    path("api/audit/", include("audit.api.urls")),
+    path("api/", include("accounts.api.urls")),
     path("api/", include("backtest.api.urls")),
     path("", include("django_prometheus.urls")),
 ]

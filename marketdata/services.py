@@ -14,6 +14,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from audit.events import record_event
+from audit.models import SecurityAction
 from marketdata.importers.batch import CandleBatch, RowError
 from marketdata.importers.errors import ImportRejected
 from marketdata.importers.files import read_candle_file
@@ -237,5 +239,11 @@ def request_sync(
 
     with transaction.atomic():
         run = create_sync_run(symbol, timeframe, start, end, trigger=trigger, user=user)
+        record_event(
+            SecurityAction.SYNC_LAUNCHED,
+            actor=user,
+            target=run,
+            detail={"symbol": run.symbol.name, "timeframe": timeframe, "trigger": trigger},
+        )
         transaction.on_commit(lambda: run_sync.apply_async((run.pk,), task_id=run.task_id))
     return run

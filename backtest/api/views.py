@@ -519,7 +519,7 @@ class BacktestCancelView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         backtest = _visible_backtest(request, pk)
         self.check_object_permissions(request, backtest)
-        if not services.cancel_backtest(backtest):
+        if not services.cancel_backtest(backtest, actor=request.user):
             raise Conflict(f"backtest #{backtest.pk} has already finished ({backtest.status})")
         backtest = _visible_backtest(request, pk)
         return Response(s.BacktestSerializer(backtest, context={"request": request}).data)
@@ -680,7 +680,7 @@ class SweepCancelView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         sweep = get_object_or_404(_sweeps_with_cells(request), pk=pk)
         self.check_object_permissions(request, sweep)
-        if not services.cancel_sweep(sweep):
+        if not services.cancel_sweep(sweep, actor=request.user):
             raise Conflict(f"sweep #{sweep.pk} has already finished ({sweep.status})")
         sweep = _sweeps_with_cells(request).get(pk=pk)
         return Response(s.SweepDetailSerializer(sweep, context={"request": request}).data)

@@ -17,6 +17,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import SecurityAction, SecurityEvent
 from marketdata import selectors
 from marketdata.models import CandleSeries, Symbol, SyncRun, WatchedSymbol
 from marketdata.progress import sync_run_group
@@ -545,6 +546,9 @@ def test_api_sync_request_queues_a_run_for_operators(
     run = SyncRun.objects.get(pk=response.data["id"])
     assert run.requested_by == operator and run.end == datetime(2024, 1, 2, tzinfo=UTC)
     assert len(callbacks) == 1  # the task is enqueued once the transaction commits
+    launched = SecurityEvent.objects.get(action=SecurityAction.SYNC_LAUNCHED)
+    assert (launched.actor, launched.target_id) == (operator, str(run.pk))
+    assert launched.detail == {"symbol": "BTCUSDT", "timeframe": "1m", "trigger": "api"}
 
 
 @pytest.mark.django_db

@@ -1,0 +1,80 @@
+"""Exchange-credential API: thin views over accounts.selectors and accounts.credentials.
+
+JSON only: the browsable API would render a refused request's key and secret back into
+its HTML form."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts import credentials, selectors
+from accounts.api.serializers import CredentialCreateSerializer, CredentialSerializer
+from accounts.models import ExchangeCredential
+from central.api_errors import errors
+
+CREDENTIAL_ID = OpenApiParameter(
+    "id", int, OpenApiParameter.PATH, description="The credential's id."
+)
+
+
+class CredentialListView(generics.ListCreateAPIView):
+    """Your exchange credentials (nobody else's, whatever their role); store a new one.
+    The key and the secret are write-only: only the key's last four characters are shown."""
+
+    renderer_classes = (JSONRenderer,)
+    serializer_class = CredentialSerializer
+
+    def get_queryset(self):
+        return selectors.credentials_of(self.request.user)
+
+    @extend_schema(
+        request=CredentialCreateSerializer,
+        responses={201: CredentialSerializer, **errors(400, 401)},
+        examples=[
+            OpenApiExample(
+                "A testnet key",
+                request_only=True,
+                value={
+                    "exchange": "binance_testnet",
+                    "label": "testnet",
+                    "api_key": "<your API key>",
+                    "api_secret": "<your API secret>",
+                },
+            ),
+            OpenApiExample(
+                "A key that is too long",
+                status_codes=["400"],
+                response_only=True,
+                value={"api_key": ["api_key must be at most 128 characters"]},
+            ),
+        ],
+    )
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        given = CredentialCreateSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        try:
+            credential = credentials.store_credential(
+                request.user, request=request, **given.validated_data
+            )
+        except credentials.InvalidCredential as exc:
+            raise ValidationError(exc.errors) from None
+        return Response(CredentialSerializer(credential).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(parameters=[CREDENTIAL_ID], responses={204: None, **errors(401, 404)})
+class CredentialDetailView(generics.DestroyAPIView):
+    """Delete one of your credentials; another user's id answers 404."""
+
+    renderer_classes = (JSONRenderer,)
+    serializer_class = CredentialSerializer
+
+    def get_queryset(self):
+        return selectors.credentials_of(self.request.user)
+
+    def perform_destroy(self, instance: ExchangeCredential) -> None:
+        credentials.delete_credential(instance, actor=self.request.user, request=self.request)
