@@ -68,3 +68,45 @@ class ExchangeCredential(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.exchange}, …{self.key_last_four})"
+
+
+API_TOKEN_PREFIX_LENGTH = 8
+
+
+class ApiToken(models.Model):
+    """A named API token of one user; a user may hold several and revoke each.
+
+    Only a SHA-256 of the key is stored, with its first characters to recognise it by:
+    the full key is shown once, when the token is created (accounts.tokens.create_token).
+    A revoked token is kept, for the trail, and no longer authenticates."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(
+        max_length=API_TOKEN_PREFIX_LENGTH,
+        editable=False,
+        help_text="The key's first characters, to recognise it by.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("owner", "name"),
+                condition=models.Q(revoked_at__isnull=True),
+                name="unique_active_api_token_name",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -35,6 +35,7 @@ ENTRY_POINTS = {
     "indicators": "indicator-catalogue",
     "audit_events": "audit-event-list",
     "credentials": "credential-list",
+    "tokens": "token-list",
     "strategy_validate": "strategy-validate",
     "backtests": "backtest-list",
     "sweeps": "sweep-list",

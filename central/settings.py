@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "central.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -167,9 +168,15 @@ CRYPTOGRAPHY_SALT = env_str("FIELD_ENCRYPTION_SALT", "central-field-encryption")
 
 # --- Auth and permissions ----------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend plus the failed-login lockout (accounts/lockout.py).
+    "accounts.lockout.LockoutModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# After this many failed logins for one username within LOGIN_LOCKOUT_SECONDS (or
+# LOGIN_LOCKOUT_IP_ATTEMPTS from one address), logins are refused for LOGIN_LOCKOUT_SECONDS.
+LOGIN_LOCKOUT_ATTEMPTS = env_int("LOGIN_LOCKOUT_ATTEMPTS", 5)
+LOGIN_LOCKOUT_IP_ATTEMPTS = env_int("LOGIN_LOCKOUT_IP_ATTEMPTS", 20)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -190,6 +197,18 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("THROTTLE_ANON_RATE", "60/min"),
+        "user": env_str("THROTTLE_USER_RATE", "1000/min"),
+        "tokens": env_str("THROTTLE_TOKENS_RATE", "20/min"),  # creating API tokens
+    },
+    # Proxies in front whose X-Forwarded-For is trusted (throttles, login lockout).
+    # 0 = the direct peer's address; set 1 behind the ingress.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Central API",
@@ -227,24 +246,64 @@ STORAGES = {
 }
 
 # --- Security ----------------------------------------------------------------------
+# Production defaults apply whenever DEBUG is off; `make run` (DEBUG on) and
+# `make test` (SECURE_COOKIES=false) serve plain HTTP on 127.0.0.1. `manage.py check
+# --deploy` is clean with DEBUG off, a long SECRET_KEY and ALLOWED_HOSTS set. See
+# README "Security settings".
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = env_str("SECURE_REFERRER_POLICY", "same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Secure-only cookies and the HTTP->HTTPS redirect break plain-HTTP serving: cookies
+# follow DEBUG unless SECURE_COOKIES is set, and the redirect follows the cookies (a
+# site with secure cookies is served over HTTPS; `make run`/`make test` and compose set
+# SECURE_COOKIES=false). Behind a TLS-terminating proxy, it must send X-Forwarded-Proto
+# (SECURE_PROXY_SSL_HEADER) or the redirect loops.
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", SESSION_COOKIE_SECURE)
+# Probes (kubelet, Docker HEALTHCHECK) and Prometheus scrape over plain HTTP in-cluster.
+SECURE_REDIRECT_EXEMPT = [r"^api/health/$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+# Sent by central.security.ContentSecurityPolicyMiddleware (empty: no header). The admin
+# and Swagger UI (/api/docs/) get the few inline exceptions they need on their paths.
+CONTENT_SECURITY_POLICY = env_str(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; "
+    "form-action 'self'",
+)
 
 # --- Logging -----------------------------------------------------------------------
+# Every record goes through the root "console" handler, whose filter masks secrets
+# (central/logging_filters.py). Django's own loggers and Celery's task loggers are
+# routed there too instead of to handlers of their own.
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"mask_secrets": {"()": "central.logging_filters.SecretMaskingFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
+        "celery.task": {"handlers": ["console"], "propagate": False},
+    },
 }
+# Keep the handlers above in Celery processes (Celery would replace the root's).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -32,6 +32,25 @@ def _clean_redis():
 
 
 @pytest.fixture(autouse=True)
+def _no_rate_limit_state():
+    """Throttle and login-lockout counters live in Redis, which outlives a test: each
+    test starts and ends without any."""
+    clear_rate_limit_state()
+    yield
+    clear_rate_limit_state()
+
+
+def clear_rate_limit_state() -> None:
+    from django.core.cache import cache
+
+    client = cache._cache.get_client(write=True)
+    for pattern in ("throttle_*", "lockout:*"):
+        keys = list(client.scan_iter(match=cache.make_key(pattern), count=1000))
+        if keys:
+            client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Users are made per test; PBKDF2 would dominate the run."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,4 +1,5 @@
-"""Exchange-credential API: thin views over accounts.selectors and accounts.credentials.
+"""Accounts API: thin views over accounts.selectors, accounts.credentials (exchange
+credentials) and accounts.tokens (named API tokens).
 
 JSON only: the browsable API would render a refused request's key and secret back into
 its HTML form."""
@@ -12,14 +13,22 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts import credentials, selectors
-from accounts.api.serializers import CredentialCreateSerializer, CredentialSerializer
-from accounts.models import ExchangeCredential
+from accounts import credentials, selectors, tokens
+from accounts.api.serializers import (
+    ApiTokenCreateSerializer,
+    ApiTokenSerializer,
+    CredentialCreateSerializer,
+    CredentialSerializer,
+    NewApiTokenSerializer,
+)
+from accounts.api.throttles import ConfiguredScopedRateThrottle
+from accounts.models import ApiToken, ExchangeCredential
 from central.api_errors import errors
 
 CREDENTIAL_ID = OpenApiParameter(
     "id", int, OpenApiParameter.PATH, description="The credential's id."
 )
+TOKEN_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The token's id.")
 
 
 class CredentialListView(generics.ListCreateAPIView):
@@ -78,3 +87,62 @@ class CredentialDetailView(generics.DestroyAPIView):
 
     def perform_destroy(self, instance: ExchangeCredential) -> None:
         credentials.delete_credential(instance, actor=self.request.user, request=self.request)
+
+
+class TokenListView(generics.ListCreateAPIView):
+    """Your working API tokens (nobody else's, whatever their role); create a new one.
+    The full key is in the creation response only: store it then, it is not kept."""
+
+    renderer_classes = (JSONRenderer,)
+    serializer_class = ApiTokenSerializer
+    # Creating tokens is limited harder than the rest of the API (the "tokens" rate).
+    throttle_scope = "tokens"
+
+    def get_queryset(self):
+        return tokens.tokens_of(self.request.user)
+
+    def get_throttles(self):
+        throttles = super().get_throttles()
+        if self.request.method == "POST":
+            throttles.append(ConfiguredScopedRateThrottle())
+        return throttles
+
+    @extend_schema(
+        request=ApiTokenCreateSerializer,
+        responses={201: NewApiTokenSerializer, **errors(400, 401)},
+        examples=[
+            OpenApiExample("A token for a script", request_only=True, value={"name": "ci"}),
+            OpenApiExample(
+                "A name already in use",
+                status_codes=["400"],
+                response_only=True,
+                value={"name": ["you already have a token with this name"]},
+            ),
+        ],
+    )
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        given = ApiTokenCreateSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        try:
+            token, key = tokens.create_token(
+                request.user, given.validated_data["name"], request=request
+            )
+        except tokens.InvalidToken as exc:
+            raise ValidationError(exc.errors) from None
+        token.key = key
+        return Response(NewApiTokenSerializer(token).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(parameters=[TOKEN_ID], responses={204: None, **errors(401, 404)})
+class TokenDetailView(generics.DestroyAPIView):
+    """Revoke one of your tokens: it stops working at once. Another user's id, or a
+    token already revoked, answers 404."""
+
+    renderer_classes = (JSONRenderer,)
+    serializer_class = ApiTokenSerializer
+
+    def get_queryset(self):
+        return tokens.tokens_of(self.request.user)
+
+    def perform_destroy(self, instance: ApiToken) -> None:
+        tokens.revoke_token(instance, actor=self.request.user, request=self.request)
