@@ -7,15 +7,16 @@ in the URL, where proxies and logs would keep it.
 
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
+
+from central.authentication import AuditedTokenAuthentication
 
 
 @database_sync_to_async
 def _token_user(key: str):
     """The token's user by the REST API's own rule (unknown or inactive: None)."""
     try:
-        user, _ = TokenAuthentication().authenticate_credentials(key)
+        user, _ = AuditedTokenAuthentication().authenticate_credentials(key)
     except AuthenticationFailed:
         return None
     return user

@@ -51,7 +51,15 @@ def test_a_token_header_signs_the_owner_in(settings, analyst, make_user):
         f"/ws/backtests/{backtest.pk}/", [*origin, (b"authorization", f"Token {stranger}".encode())]
     )
     assert refused == {"type": "websocket.close", "code": 4403}
-    for header in (b"Token not-a-key", b"Bearer whatever"):
+    # a named API token (accounts.ApiToken) works the same way
+    from accounts.tokens import create_token
+
+    _, key = create_token(analyst, "ws")
+    named = first_frame(
+        f"/ws/backtests/{backtest.pk}/", [*origin, (b"authorization", f"Token {key}".encode())]
+    )
+    assert named["type"] == "websocket.send"
+    for header in (b"Token not-a-key", b"Token ct_not-a-key", b"Bearer whatever"):
         anonymous = first_frame(
             f"/ws/backtests/{backtest.pk}/", [*origin, (b"authorization", header)]
         )
