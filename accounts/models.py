@@ -43,6 +43,19 @@ class Exchange(models.TextChoices):
     BINANCE_TESTNET = "binance_testnet", "Binance testnet"
 
 
+class CheckStatus(models.TextChoices):
+    """What the exchange said of a credential the last time it was checked."""
+
+    UNCHECKED = "", "unchecked"
+    PENDING = "pending", "check queued"
+    VALID = "valid", "valid"
+    REJECTED = "rejected", "rejected by the exchange"
+    ERROR = "error", "could not be checked"
+
+
+CHECK_DETAIL_MAX_LENGTH = 300
+
+
 class ExchangeCredential(models.Model):
     """One user's API key for one exchange account. The key and the secret are read only
     through `accounts.credentials.decrypted`, by the worker code that calls the exchange."""
@@ -59,6 +72,19 @@ class ExchangeCredential(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # The latest check of the key with the exchange (accounts.credential_check).
+    checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the latest check with the exchange finished."
+    )
+    check_status = models.CharField(
+        max_length=16, choices=CheckStatus.choices, default=CheckStatus.UNCHECKED, blank=True
+    )
+    check_detail = models.CharField(
+        max_length=CHECK_DETAIL_MAX_LENGTH,
+        blank=True,
+        default="",
+        help_text="What the exchange answered, e.g. the account's permissions or its error.",
+    )
 
     class Meta:
         ordering = ("label", "id")

@@ -23,12 +23,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from guardian.admin import (
-    AdminGroupObjectPermissionsForm,
-    AdminUserObjectPermissionsForm,
-    GuardedModelAdmin,
-)
 
+from accounts.sharing_admin import SharingAdmin
 from backtest import services
 from backtest.models import Backtest, PerformanceSummary, Strategy, Sweep, Trade
 from central.admin_mixins import ReadOnlyAdminMixin
@@ -39,37 +35,6 @@ RULE_FIELDS = ("entry_rules", "exit_rules", "config")
 def pretty_json(value: Any) -> SafeString:
     """JSON indented in a <pre>, readable where the admin would print one long line."""
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
-
-
-# --- Sharing -------------------------------------------------------------------------
-
-
-class ViewPermissionOnlyMixin:
-    """Sharing grants the view permission only. The app honours no per-object change or
-    delete (owners and model-wide holders manage), so offering them would mislead."""
-
-    def get_obj_perms_field_choices(self) -> list[tuple[str, str]]:
-        view = f"view_{self.obj._meta.model_name}"
-        return [choice for choice in super().get_obj_perms_field_choices() if choice[0] == view]
-
-
-class UserSharingForm(ViewPermissionOnlyMixin, AdminUserObjectPermissionsForm):
-    pass
-
-
-class GroupSharingForm(ViewPermissionOnlyMixin, AdminGroupObjectPermissionsForm):
-    pass
-
-
-class SharingAdmin(GuardedModelAdmin):
-    """Adds guardian's per-object sharing pages. Guardian lets in whoever holds the
-    model-wide change permission (operators for runs and sweeps)."""
-
-    def get_obj_perms_manage_user_form(self, request: HttpRequest) -> type[forms.Form]:
-        return UserSharingForm
-
-    def get_obj_perms_manage_group_form(self, request: HttpRequest) -> type[forms.Form]:
-        return GroupSharingForm
 
 
 class ResultsAdminMixin:

@@ -22,7 +22,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.services import grant_role_permissions
+from accounts.roles import Role
+from accounts.services import set_role
+from accounts.sharing import grant_owner_permissions
 from audit.events import record_event
 from audit.models import SecurityAction
 from backtest import strategy_templates, validators
@@ -76,7 +78,7 @@ def cli_user(username: str | None = None) -> AbstractBaseUser:
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
-        grant_role_permissions(user, "analyst")
+        set_role(user, Role.ANALYST)
     return user
 
 
@@ -509,6 +511,7 @@ def submit_sweep(
             )
             for cell_prepared in cell_runs
         )
+        grant_owner_permissions(backtests)  # bulk_create sends no post_save
         _record_launch(owner, sweep, cells=len(backtests))
         transaction.on_commit(lambda: _launch_sweep(sweep.pk, [b.pk for b in backtests]))
     return sweep

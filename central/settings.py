@@ -157,6 +157,8 @@ BACKTEST_STALE_AFTER_SECONDS = env_int("BACKTEST_STALE_AFTER_SECONDS", 300)
 # Base URLs are settings so tests (and testnets) point python-binance elsewhere.
 BINANCE_API_URL = env_str("BINANCE_API_URL", "https://api.binance.com/api")
 BINANCE_WS_URL = env_str("BINANCE_WS_URL", "wss://stream.binance.com:9443/")
+# Where credentials for the "Binance testnet" exchange are checked and used.
+BINANCE_TESTNET_API_URL = env_str("BINANCE_TESTNET_API_URL", "https://testnet.binance.vision/api")
 BINANCE_REQUEST_TIMEOUT = env_int("BINANCE_REQUEST_TIMEOUT", 10)
 BINANCE_MAX_RETRIES = env_int("BINANCE_MAX_RETRIES", 5)
 # Stay below Binance's 6000 weight/minute request-weight limit.
@@ -183,7 +185,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# The sign-in and password pages (accounts/web_urls.py); signing out is a POST.
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 REST_FRAMEWORK = {
     # Token first: DRF takes the WWW-Authenticate challenge from the first class, so an
@@ -221,6 +226,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- E-mail (password reset links) -------------------------------------------------
+# The console backend prints mail, reset links included, to the process's output; set
+# an SMTP backend in production.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Central <noreply@localhost>")
 
 # --- Upload limits -----------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)

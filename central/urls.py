@@ -16,5 +16,6 @@ urlpatterns = [
     path("api/audit/", include("audit.api.urls")),
     path("api/", include("accounts.api.urls")),
     path("api/", include("backtest.api.urls")),
+    path("accounts/", include("accounts.web_urls")),
     path("", include("django_prometheus.urls")),
 ]

@@ -17,7 +17,8 @@ import redis
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from accounts.services import grant_role_permissions
+from accounts.services import set_role
+from audit.models import SecurityAction, SecurityEvent
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -63,7 +64,12 @@ def make_user(django_user_model):
             username=username, password=f"{username}-Password-1", **extra
         )
         if role:
-            grant_role_permissions(user, role)
+            set_role(user, role)
+            # Setting up a test's users is not the action under test: its "role changed"
+            # events would only blur the trail the audit tests read.
+            SecurityEvent.objects.filter(
+                action=SecurityAction.ROLE_CHANGED, target_id=str(user.pk)
+            ).delete()
         return user
 
     return make
@@ -137,6 +143,17 @@ def fake_binance_server():
 
     with FakeBinance() as server:
         yield server
+
+
+@pytest.fixture
+def fake_binance(fake_binance_server, settings):
+    """The session's fake Binance, emptied, with the Binance REST URLs (the exchange's and
+    its testnet's) pointed at it."""
+    fake_binance_server.reset()
+    settings.BINANCE_API_URL = fake_binance_server.api_url
+    settings.BINANCE_TESTNET_API_URL = fake_binance_server.api_url
+    yield fake_binance_server
+    fake_binance_server.reset()
 
 
 def start_worker(env: dict[str, str], queues: str, name: str, log_name: str):
@@ -214,10 +231,12 @@ def celery_worker(django_db_setup, django_db_blocker, fake_binance_server):
     """A real `celery worker` subprocess bound to the test database.
 
     Tests that use it must commit their data (transactional_db) so the worker sees it.
-    Its Binance is the session's fake server, never the real exchange.
+    Its Binance (and Binance testnet) is the session's fake server, never the real one.
     """
     env = worker_environment(
-        current_test_database(django_db_blocker), BINANCE_API_URL=fake_binance_server.api_url
+        current_test_database(django_db_blocker),
+        BINANCE_API_URL=fake_binance_server.api_url,
+        BINANCE_TESTNET_API_URL=fake_binance_server.api_url,
     )
     process, log_file = start_worker(
         env, "default,marketdata,backtests", "test", "celery-worker.log"

@@ -7,11 +7,22 @@ from accounts.models import ApiToken, Exchange, ExchangeCredential
 
 
 class CredentialSerializer(serializers.ModelSerializer):
-    """What is shown of a stored credential: never its key or its secret."""
+    """What is shown of a stored credential: never its key or its secret. The check_*
+    fields are the latest check with the exchange (POST /api/credentials/{id}/check/)."""
 
     class Meta:
         model = ExchangeCredential
-        fields = ("id", "exchange", "label", "key_last_four", "created_at", "last_used_at")
+        fields = (
+            "id",
+            "exchange",
+            "label",
+            "key_last_four",
+            "created_at",
+            "last_used_at",
+            "check_status",
+            "check_detail",
+            "checked_at",
+        )
         read_only_fields = fields
 
 

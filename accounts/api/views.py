@@ -1,19 +1,26 @@
 """Accounts API: thin views over accounts.selectors, accounts.credentials (exchange
-credentials) and accounts.tokens (named API tokens).
+credentials), accounts.credential_check (checking them with the exchange) and
+accounts.tokens (named API tokens).
 
 JSON only: the browsable API would render a refused request's key and secret back into
 its HTML form."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 
-from accounts import credentials, selectors, tokens
+from accounts import credential_check, credentials, selectors, tokens
 from accounts.api.serializers import (
     ApiTokenCreateSerializer,
     ApiTokenSerializer,
@@ -75,9 +82,15 @@ class CredentialListView(generics.ListCreateAPIView):
         return Response(CredentialSerializer(credential).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(parameters=[CREDENTIAL_ID], responses={204: None, **errors(401, 404)})
-class CredentialDetailView(generics.DestroyAPIView):
-    """Delete one of your credentials; another user's id answers 404."""
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[CREDENTIAL_ID], responses={200: CredentialSerializer, **errors(401, 404)}
+    ),
+    delete=extend_schema(parameters=[CREDENTIAL_ID], responses={204: None, **errors(401, 404)}),
+)
+class CredentialDetailView(generics.RetrieveDestroyAPIView):
+    """One of your credentials, with its latest check; delete it. Another user's id
+    answers 404."""
 
     renderer_classes = (JSONRenderer,)
     serializer_class = CredentialSerializer
@@ -87,6 +100,50 @@ class CredentialDetailView(generics.DestroyAPIView):
 
     def perform_destroy(self, instance: ExchangeCredential) -> None:
         credentials.delete_credential(instance, actor=self.request.user, request=self.request)
+
+
+class CredentialCheckView(generics.GenericAPIView):
+    """Have a worker check one of your credentials with its exchange: answers at once
+    with `check_status` "pending"; the outcome ("valid", "rejected" or "error", with
+    `check_detail`) is then on the credential. Another user's id answers 404."""
+
+    renderer_classes = (JSONRenderer,)
+    serializer_class = CredentialSerializer
+
+    def get_queryset(self):
+        return selectors.credentials_of(self.request.user)
+
+    @extend_schema(
+        parameters=[CREDENTIAL_ID],
+        request=None,
+        responses={202: CredentialSerializer, **errors(401, 404)},
+        examples=[
+            OpenApiExample(
+                "A check queued",
+                status_codes=["202"],
+                response_only=True,
+                value={
+                    "id": 3,
+                    "exchange": "binance",
+                    "label": "main",
+                    "key_last_four": "h8A2",
+                    "created_at": "2025-03-02T10:14:07.311Z",
+                    "last_used_at": None,
+                    "check_status": "pending",
+                    "check_detail": "",
+                    "checked_at": None,
+                },
+            ),
+        ],
+    )
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        credential = credential_check.request_check(self.get_object(), actor=request.user)
+        location = reverse("credential-detail", args=[credential.pk], request=request)
+        return Response(
+            CredentialSerializer(credential).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": location},
+        )
 
 
 class TokenListView(generics.ListCreateAPIView):

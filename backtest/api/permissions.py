@@ -4,6 +4,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from backtest.selectors import (
     can_run_backtests,
+    deletable_strategies,
     editable_strategies,
     manageable_backtests,
     manageable_sweeps,
@@ -21,23 +22,29 @@ class CanRunBacktestsOrReadOnly(BasePermission):
 
 
 class CanEditStrategyOrReadOnly(BasePermission):
-    message = "Only the strategy's owner may change or delete it."
+    """Changing needs 'change' (owner, or shared for change); deleting is the owner's."""
+
+    message = "Changing a strategy takes its owner or a share for change; deleting, its owner."
 
     def has_object_permission(self, request, view, obj) -> bool:
         if request.method in SAFE_METHODS:
             return True
+        if request.method == "DELETE":
+            return deletable_strategies(request.user).filter(pk=obj.pk).exists()
         return editable_strategies(request.user).filter(pk=obj.pk).exists()
 
 
 class CanManageBacktest(BasePermission):
-    message = "Only the backtest's owner may cancel or re-run it."
+    message = (
+        "Only the backtest's owner, or those it is shared with for change, may cancel or re-run it."
+    )
 
     def has_object_permission(self, request, view, obj) -> bool:
         return manageable_backtests(request.user).filter(pk=obj.pk).exists()
 
 
 class CanManageSweep(BasePermission):
-    message = "Only the sweep's owner may cancel it."
+    message = "Cancelling a sweep takes its owner or a share for change."
 
     def has_object_permission(self, request, view, obj) -> bool:
         return manageable_sweeps(request.user).filter(pk=obj.pk).exists()

@@ -6,6 +6,8 @@ DRF's format-suffix patterns would read those suffixes as a renderer choice.
 
 from django.urls import path
 
+from accounts.api.shares import shares_view
+from backtest import selectors
 from backtest.api import views
 
 urlpatterns = [
@@ -23,12 +25,22 @@ urlpatterns = [
         name="strategy-from-template",
     ),
     path("strategies/<int:pk>/", views.StrategyDetailView.as_view(), name="strategy-detail"),
+    path(
+        "strategies/<int:pk>/shares/",
+        shares_view(selectors.visible_strategies, "strategy"),
+        name="strategy-shares",
+    ),
     path("backtests/", views.BacktestListView.as_view(), name="backtest-list"),
     path("backtests/<int:pk>/", views.BacktestDetailView.as_view(), name="backtest-detail"),
     path(
         "backtests/<int:pk>/trades/", views.BacktestTradeListView.as_view(), name="backtest-trades"
     ),
     path("backtests/<int:pk>/equity/", views.BacktestEquityView.as_view(), name="backtest-equity"),
+    path(
+        "backtests/<int:pk>/shares/",
+        shares_view(selectors.visible_backtests, "backtest"),
+        name="backtest-shares",
+    ),
     path("backtests/<int:pk>/cancel/", views.BacktestCancelView.as_view(), name="backtest-cancel"),
     path("backtests/<int:pk>/rerun/", views.BacktestRerunView.as_view(), name="backtest-rerun"),
     path(
@@ -44,4 +56,9 @@ urlpatterns = [
     path("sweeps/", views.SweepListView.as_view(), name="sweep-list"),
     path("sweeps/<int:pk>/", views.SweepDetailView.as_view(), name="sweep-detail"),
     path("sweeps/<int:pk>/cancel/", views.SweepCancelView.as_view(), name="sweep-cancel"),
+    path(
+        "sweeps/<int:pk>/shares/",
+        shares_view(selectors.visible_sweeps, "sweep"),
+        name="sweep-shares",
+    ),
 ]

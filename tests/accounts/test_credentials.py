@@ -87,7 +87,18 @@ def test_create_answers_201_without_the_key_or_secret(analyst, analyst_client):
 
     assert response.status_code == 201, response.content
     body = response.json()
-    assert set(body) == {"id", "exchange", "label", "key_last_four", "created_at", "last_used_at"}
+    assert set(body) == {
+        "id",
+        "exchange",
+        "label",
+        "key_last_four",
+        "created_at",
+        "last_used_at",
+        "check_status",
+        "check_detail",
+        "checked_at",
+    }
+    assert (body["check_status"], body["check_detail"], body["checked_at"]) == ("", "", None)
     assert body["key_last_four"] == API_KEY[-4:]
     assert body["last_used_at"] is None
     text = response.content.decode()

@@ -10,9 +10,10 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
+from audit.models import SecurityAction, SecurityEvent
 from backtest.admin import EstimatedCountPaginator
 from backtest.models import Backtest, PerformanceSummary, RunStatus, Strategy, Sweep, Trade
-from backtest.selectors import visible_backtests
+from backtest.selectors import manageable_backtests, visible_backtests
 from backtest.strategy_templates import template_strategy
 
 pytestmark = pytest.mark.django_db
@@ -372,7 +373,7 @@ def test_backtest_list_queries_do_not_grow_with_runs(
 # --- Sharing -------------------------------------------------------------------------
 
 
-def test_operators_share_a_run_for_viewing_only(operator_admin, make_user, results):
+def test_operators_share_a_run_through_the_sharing_service(operator_admin, make_user, results):
     backtest = results["backtest"]
     colleague = make_user("col", role="analyst")
     assert not visible_backtests(colleague).filter(pk=backtest.pk).exists()
@@ -380,15 +381,26 @@ def test_operators_share_a_run_for_viewing_only(operator_admin, make_user, resul
 
     page = operator_admin.get(url)
     choices = page.context["form"].fields["permissions"].choices
-    assert [codename for codename, _ in choices] == ["view_backtest"]
+    assert sorted(codename for codename, _ in choices) == ["change_backtest", "view_backtest"]
     shared = operator_admin.post(url, {"permissions": ["view_backtest"]})
 
     assert shared.status_code == 302
     assert visible_backtests(colleague).filter(pk=backtest.pk).exists()
-    refused = operator_admin.post(url, {"permissions": ["change_backtest"]})
-    assert refused.status_code == 200 and not colleague.has_perm(
-        "backtest.change_backtest", backtest
-    )
+    assert not manageable_backtests(colleague).filter(pk=backtest.pk).exists()
+    granted = SecurityEvent.objects.get(action=SecurityAction.SHARE_GRANTED)
+    assert granted.actor_username == "ops" and granted.target_id == str(backtest.pk)
+    assert granted.detail == {"grantee_type": "user", "grantee": "col", "permission": "view"}
+
+    operator_admin.post(url, {"permissions": ["change_backtest"]})  # change implies view
+    assert manageable_backtests(colleague).filter(pk=backtest.pk).exists()
+    # Nothing ticked: a browser still posts its CSRF token (guardian ignores empty posts).
+    operator_admin.post(url, {"csrfmiddlewaretoken": "posted-by-the-browser"})
+    assert not visible_backtests(colleague).filter(pk=backtest.pk).exists()
+    assert SecurityEvent.objects.filter(action=SecurityAction.SHARE_REVOKED).count() == 1
+
+    owner_url = f"{ADMIN}/backtest/{backtest.pk}/permissions/user-manage/{backtest.owner_id}/"
+    refused = operator_admin.post(owner_url, {"permissions": ["view_backtest"]})
+    assert refused.status_code == 200 and "already has every permission" in refused.content.decode()
 
 
 def test_sweep_and_run_pages_link_to_sharing(operator_admin, results):

@@ -15,7 +15,8 @@ def test_a_large_sweep_is_checked_and_stored_in_a_bounded_number_of_queries(
     grid = {"fast": [3, 4, 5, 6, 7, 8, 9, 10], "slow": [20, 30, 40, 50, 60]}
     with (
         django_capture_on_commit_callbacks(execute=False) as launches,
-        django_assert_max_num_queries(12),
+        # Owner object permissions: a lookup and one insert each for the sweep and cells.
+        django_assert_max_num_queries(14),
     ):
         sweep = services.submit_sweep(analyst, request, grid, rank_metric="sqn")
     assert len(launches) == 1  # one chord, sent after the commit
@@ -25,6 +26,8 @@ def test_a_large_sweep_is_checked_and_stored_in_a_bounded_number_of_queries(
     assert {
         (c.parameters["parameters"]["fast"], c.parameters["parameters"]["slow"]) for c in cells
     } == {(fast, slow) for fast in grid["fast"] for slow in grid["slow"]}
+    assert all(analyst.has_perm("backtest.delete_backtest", cell) for cell in cells)
+    assert analyst.has_perm("backtest.change_sweep", sweep)
 
 
 def test_a_cell_whose_window_outgrows_the_data_is_named_and_nothing_is_stored(

@@ -6,6 +6,12 @@ responses: rate limits with Retry-After, IP bans (418), malformed JSON, truncate
 bodies, dropped connections, server errors, and Binance's JSON error bodies such as
 -1121 "Invalid symbol.". Every request is recorded so tests can assert what was asked.
 
+Signed (USER_DATA) endpoints, /api/v3/account and /api/v3/myTrades, answer for the
+accounts registered with `add_account(api_key, api_secret, ...)`, and check what Binance
+checks: the `X-MBX-APIKEY` header (-2014, -2015), the HMAC-SHA256 `signature` of the
+query string under the account's secret (-1022), and `timestamp` within `recvWindow`
+(-1021), with Binance's own status codes and error bodies.
+
 It runs an aiohttp application on its own event loop, so more endpoints (a WebSocket
 kline stream, for instance) can be added as routes in `_build_app` next to the REST ones.
 """
@@ -13,6 +19,8 @@ kline stream, for instance) can be added as routes in `_build_app` next to the R
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import random
 import socket
 import threading
@@ -27,6 +35,14 @@ from aiohttp import web
 KLINE_LIMIT_DEFAULT = 500
 KLINE_LIMIT_MAX = 1000
 KLINES_WEIGHT = 2  # Binance's weight of /api/v3/klines for limit <= 1000
+ACCOUNT_WEIGHT = 20
+MY_TRADES_WEIGHT = 20
+MY_TRADES_LIMIT_DEFAULT = 500
+MY_TRADES_LIMIT_MAX = 1000
+RECV_WINDOW_DEFAULT = 5000
+RECV_WINDOW_MAX = 60000
+# Binance accepts a timestamp at most this far ahead of its clock.
+TIMESTAMP_AHEAD_MS = 1000
 INTERVAL_SECONDS = {
     "1s": 1,
     "1m": 60,
@@ -62,6 +78,8 @@ class RecordedRequest:
     path: str
     params: dict[str, str]
     at: float
+    api_key: str | None = None  # the X-MBX-APIKEY header, if sent
+    query_string: str = ""  # as sent (still URL-encoded): what a signature covers
 
     def int_param(self, name: str) -> int | None:
         value = self.params.get(name)
@@ -76,8 +94,24 @@ class ScriptedFailure:
 
 
 @dataclass
+class FakeAccount:
+    """A Binance account reached with one key pair."""
+
+    api_secret: str
+    can_trade: bool = True
+    can_withdraw: bool = False
+    can_deposit: bool = True
+    account_type: str = "SPOT"
+    permissions: tuple[str, ...] = ("SPOT",)
+    balances: dict[str, tuple[str, str]] = field(default_factory=dict)  # asset: (free, locked)
+    trades: dict[str, list[dict]] = field(default_factory=dict)  # symbol: Binance's trade objects
+    uid: int = 0
+
+
+@dataclass
 class _State:
     klines: dict[tuple[str, str], list[list]] = field(default_factory=dict)
+    accounts: dict[str, FakeAccount] = field(default_factory=dict)  # by API key
     script: deque[ScriptedFailure | None] = field(default_factory=deque)  # None: answer
     requests: list[RecordedRequest] = field(default_factory=list)
     weight_minute: int = 0
@@ -202,6 +236,8 @@ class FakeBinance:
         app.router.add_get("/api/v3/ping", self._ping)
         app.router.add_get("/api/v3/time", self._time)
         app.router.add_get("/api/v3/klines", self._klines)
+        app.router.add_get("/api/v3/account", self._account)
+        app.router.add_get("/api/v3/myTrades", self._my_trades)
         return app
 
     # --- what tests set up and inspect ----------------------------------------------
@@ -219,6 +255,42 @@ class FakeBinance:
     def klines(self, symbol: str, interval: str) -> list[list]:
         with self._lock:
             return list(self._state.klines.get((symbol, interval), []))
+
+    def add_account(
+        self,
+        api_key: str,
+        api_secret: str,
+        *,
+        can_trade: bool = True,
+        can_withdraw: bool = False,
+        can_deposit: bool = True,
+        account_type: str = "SPOT",
+        permissions: Iterable[str] = ("SPOT",),
+        balances: dict[str, tuple[str, str]] | None = None,
+    ) -> FakeAccount:
+        """An account the signed endpoints answer for, given this key and its secret."""
+        with self._lock:
+            account = FakeAccount(
+                api_secret,
+                can_trade,
+                can_withdraw,
+                can_deposit,
+                account_type,
+                tuple(permissions),
+                dict(balances or {}),
+                uid=len(self._state.accounts) + 1,
+            )
+            self._state.accounts[api_key] = account
+            return account
+
+    def add_trades(self, api_key: str, trades: Iterable[dict]) -> None:
+        """Fills of the account of `api_key`, as Binance's myTrades objects."""
+        with self._lock:
+            account = self._state.accounts[api_key]
+            for trade in trades:
+                account.trades.setdefault(trade["symbol"], []).append(dict(trade))
+            for rows in account.trades.values():
+                rows.sort(key=lambda trade: trade["id"])
 
     def fail_next(
         self,
@@ -252,6 +324,21 @@ class FakeBinance:
     def kline_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == "/api/v3/klines"]
 
+    def account_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == "/api/v3/account"]
+
+    def has_valid_signature(self, request: RecordedRequest) -> bool:
+        """Whether the request's key is registered and its signature is that key's
+        secret's HMAC-SHA256 of the query string before it."""
+        with self._lock:
+            account = self._state.accounts.get(request.api_key or "")
+        payload, signature = _split_signature(request.query_string)
+        return (
+            account is not None
+            and signature is not None
+            and hmac.compare_digest(signature.lower(), _sign(payload, account.api_secret))
+        )
+
     # --- serving --------------------------------------------------------------------
 
     def _charge_weight(self, weight: int) -> int:
@@ -271,7 +358,14 @@ class FakeBinance:
     async def _record_and_script(self, request: web.Request, handler) -> web.StreamResponse:
         with self._lock:
             self._state.requests.append(
-                RecordedRequest(request.method, request.path, dict(request.query), time.time())
+                RecordedRequest(
+                    request.method,
+                    request.path,
+                    dict(request.query),
+                    time.time(),
+                    request.headers.get("X-MBX-APIKEY"),
+                    request.rel_url.raw_query_string,
+                )
             )
             failure = self._state.script.popleft() if self._state.script else None
         if failure is not None:
@@ -364,6 +458,143 @@ class FakeBinance:
         if not 1 <= limit <= KLINE_LIMIT_MAX:
             return _error(400, -1130, "Data sent for parameter 'limit' is not valid.", headers)
         return web.json_response(select_klines(rows, start, end, limit), headers=headers)
+
+    async def _account(self, request: web.Request) -> web.Response:
+        headers = self._weight_headers(ACCOUNT_WEIGHT)
+        account = self._signed_account(request, headers)
+        if isinstance(account, web.Response):
+            return account
+        omit_zero = request.query.get("omitZeroBalances", "false").lower() == "true"
+        balances = [
+            {"asset": asset, "free": free, "locked": locked}
+            for asset, (free, locked) in sorted(account.balances.items())
+            if not (omit_zero and float(free) == 0 and float(locked) == 0)
+        ]
+        return web.json_response(
+            {
+                "makerCommission": 10,
+                "takerCommission": 10,
+                "buyerCommission": 0,
+                "sellerCommission": 0,
+                "commissionRates": {
+                    "maker": "0.00100000",
+                    "taker": "0.00100000",
+                    "buyer": "0.00000000",
+                    "seller": "0.00000000",
+                },
+                "canTrade": account.can_trade,
+                "canWithdraw": account.can_withdraw,
+                "canDeposit": account.can_deposit,
+                "brokered": False,
+                "requireSelfTradePrevention": False,
+                "preventSor": False,
+                "updateTime": int(time.time() * 1000),
+                "accountType": account.account_type,
+                "balances": balances,
+                "permissions": list(account.permissions),
+                "uid": account.uid,
+            },
+            headers=headers,
+        )
+
+    async def _my_trades(self, request: web.Request) -> web.Response:
+        headers = self._weight_headers(MY_TRADES_WEIGHT)
+        account = self._signed_account(request, headers)
+        if isinstance(account, web.Response):
+            return account
+        query = request.query
+        symbol = query.get("symbol", "")
+        if not symbol:
+            return _missing_parameter("symbol", headers)
+        try:
+            limit = int(query.get("limit", MY_TRADES_LIMIT_DEFAULT))
+            from_id = int(query["fromId"]) if "fromId" in query else None
+            start = int(query["startTime"]) if "startTime" in query else None
+            end = int(query["endTime"]) if "endTime" in query else None
+        except ValueError:
+            return _error(400, -1100, "Illegal characters found in a parameter.", headers)
+        if not 1 <= limit <= MY_TRADES_LIMIT_MAX:
+            return _error(400, -1130, "Data sent for parameter 'limit' is not valid.", headers)
+        with self._lock:
+            rows = list(account.trades.get(symbol, []))
+        if from_id is not None:
+            return web.json_response(
+                [row for row in rows if row["id"] >= from_id][:limit], headers=headers
+            )
+        chosen = [
+            row
+            for row in rows
+            if (start is None or row["time"] >= start) and (end is None or row["time"] <= end)
+        ]
+        return web.json_response(
+            chosen[:limit] if start is not None else chosen[-limit:], headers=headers
+        )
+
+    def _signed_account(
+        self, request: web.Request, headers: dict[str, str]
+    ) -> FakeAccount | web.Response:
+        """The account a signed request reaches, or Binance's refusal, checked in
+        Binance's order: key, mandatory parameters, signature, time window."""
+        api_key = request.headers.get("X-MBX-APIKEY", "")
+        with self._lock:
+            account = self._state.accounts.get(api_key)
+        if not api_key:
+            return _error(401, -2014, "API-key format invalid.", headers)
+        if account is None:
+            return _error(401, -2015, "Invalid API-key, IP, or permissions for action.", headers)
+        payload, signature = _split_signature(request.rel_url.raw_query_string)
+        if not signature:
+            return _missing_parameter("signature", headers)
+        query = request.query
+        try:
+            timestamp = int(query["timestamp"])
+        except (KeyError, ValueError):
+            return _missing_parameter("timestamp", headers)
+        try:
+            recv_window = int(query.get("recvWindow", RECV_WINDOW_DEFAULT))
+        except ValueError:
+            return _error(400, -1100, "Illegal characters found in a parameter.", headers)
+        if not 0 < recv_window <= RECV_WINDOW_MAX:
+            return _error(400, -1131, "recvWindow must be less than 60000", headers)
+        if not hmac.compare_digest(signature.lower(), _sign(payload, account.api_secret)):
+            return _error(400, -1022, "Signature for this request is not valid.", headers)
+        now = int(time.time() * 1000)
+        if timestamp > now + TIMESTAMP_AHEAD_MS:
+            return _error(
+                400,
+                -1021,
+                "Timestamp for this request was 1000ms ahead of the server's time.",
+                headers,
+            )
+        if now - timestamp > recv_window:
+            return _error(
+                400, -1021, "Timestamp for this request is outside of the recvWindow.", headers
+            )
+        return account
+
+
+def _sign(payload: str, secret: str) -> str:
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+
+
+def _split_signature(query_string: str) -> tuple[str, str | None]:
+    """(what was signed, the signature), or (the query, None) unless the last parameter
+    is a non-empty `signature`, as Binance wants it."""
+    payload, separator, signature = query_string.rpartition("signature=")
+    if not separator or not signature or "&" in signature:
+        return query_string, None
+    if payload and not payload.endswith("&"):  # e.g. "xsignature=": another parameter
+        return query_string, None
+    return payload.removesuffix("&"), signature
+
+
+def _missing_parameter(name: str, headers: dict[str, str]) -> web.Response:
+    return _error(
+        400,
+        -1102,
+        f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.",
+        headers,
+    )
 
 
 def select_klines(rows: list[list], start: int | None, end: int | None, limit: int) -> list[list]:

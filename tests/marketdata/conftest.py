@@ -1,22 +1,14 @@
-"""Market-data fixtures: the fake Binance the sync talks to, and a sleep recorder."""
+"""Market-data fixtures: kline clients on the fake Binance (`fake_binance`, in
+tests/conftest.py) and a sleep recorder."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from marketdata.binance_client import BinanceKlineClient
 from tests.fakes.fake_binance import FakeBinance
-
-
-@pytest.fixture
-def fake_binance(fake_binance_server: FakeBinance, settings) -> Iterator[FakeBinance]:
-    """The session's fake Binance, emptied, with python-binance pointed at it."""
-    fake_binance_server.reset()
-    settings.BINANCE_API_URL = fake_binance_server.api_url
-    yield fake_binance_server
-    fake_binance_server.reset()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from unittest import mock
 import pytest
 from guardian.shortcuts import assign_perm
 
+from backtest.api.permissions import CanManageBacktest
 from backtest.models import Backtest, EquityCurve, RunStatus, Trade
 from backtest.reports import TRADE_CSV_COLUMNS
 
@@ -247,7 +248,7 @@ def test_shared_backtest_is_readable_but_not_manageable(analyst, bob, bob_client
     assert [row["id"] for row in bob_client.get(LIST).json()["results"]] == [backtest.pk]
     cancel = bob_client.post(url(backtest, "cancel/"))
     assert cancel.status_code == 403
-    assert cancel.json() == {"detail": "Only the backtest's owner may cancel or re-run it."}
+    assert cancel.json() == {"detail": CanManageBacktest.message}
     assert bob_client.post(url(backtest, "rerun/")).status_code == 403
     backtest.refresh_from_db()
     assert backtest.status == RunStatus.QUEUED

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from backtest.api.permissions import CanEditStrategyOrReadOnly
 from backtest.models import Strategy
 from backtest.strategy_templates import TEMPLATES, template_strategy
 from tests.backtest.api.conftest import cross, sma, sma_cross_definition
@@ -156,7 +157,7 @@ def test_shared_strategy_is_visible_read_only(strategies, analyst, analyst_clien
     assert analyst_client.get(detail(private)).json()["owner"] == "bob"
     response = analyst_client.patch(detail(private), {"name": "taken"}, format="json")
     assert response.status_code == 403
-    assert response.json() == {"detail": "Only the strategy's owner may change or delete it."}
+    assert response.json() == {"detail": CanEditStrategyOrReadOnly.message}
 
 
 def test_operator_sees_every_strategy(strategies, operator_client):

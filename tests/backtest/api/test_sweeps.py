@@ -8,6 +8,7 @@ import pytest
 from guardian.shortcuts import assign_perm
 from rest_framework.test import APIClient
 
+from backtest.api.permissions import CanManageSweep
 from backtest.models import Backtest, PerformanceSummary, RunStatus, Sweep
 
 pytestmark = pytest.mark.django_db
@@ -274,7 +275,7 @@ def test_shared_sweep_and_its_cells_are_readable_not_cancellable(sweep, bob_clie
     assert bob_client.get("/api/backtests/", {"sweep": sweep.pk}).json()["count"] == 4
     response = bob_client.post(url(sweep, "cancel/"))
     assert response.status_code == 403
-    assert response.json() == {"detail": "Only the sweep's owner may cancel it."}
+    assert response.json() == {"detail": CanManageSweep.message}
     sweep.refresh_from_db()
     assert sweep.status == RunStatus.QUEUED
 

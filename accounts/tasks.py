@@ -1,0 +1,11 @@
+"""Celery tasks for accounts: thin wrappers over accounts.credential_check. The queue is
+chosen by the caller (credential_check.CHECK_QUEUE)."""
+
+from celery import shared_task
+
+from accounts import credential_check
+
+
+@shared_task(acks_late=True, name="accounts.tasks.check_credential")
+def check_credential(credential_id: int, actor_id: int | None = None) -> dict:
+    return credential_check.check_credential(credential_id, actor_id=actor_id)
