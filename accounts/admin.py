@@ -14,7 +14,9 @@ from rest_framework.authtoken.models import TokenProxy
 from accounts import tokens
 from accounts.models import ApiToken, ExchangeCredential
 from accounts.roles import Role
-from accounts.services import record_role_change, role_of
+from accounts.services import ROLE_ORDER, apply_role, record_role_change, role_of
+from audit.events import record_event
+from audit.models import SecurityAction
 from central.admin_mixins import ReadOnlyAdminMixin
 
 SHOWN_FIELDS = ("owner", "exchange", "label", "key_last_four", "created_at", "last_used_at")
@@ -121,16 +123,46 @@ class CentralUserAdmin(UserAdmin):
         role = role_of(user)
         return role.value if role else "—"
 
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = ""):
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            user = get_user_model().objects.get(pk=id)
+            record_event(
+                SecurityAction.PASSWORD_CHANGED,
+                actor=request.user,
+                target=user,
+                request=request,
+                detail={"user": user.get_username(), "how": "admin"},
+            )
+        return response
+
     def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
-        self._role_before = role_of(type(obj).objects.get(pk=obj.pk)) if change else None
+        before = role_of(type(obj).objects.get(pk=obj.pk)) if change else None
+        request.central_role_before = before  # per request: admin instances are shared
         super().save_model(request, obj, form, change)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        """Ticking a role group (or the superuser flag) gives that role the way
+        `set_role` does: the only role group, with its admin access."""
         super().save_related(request, form, formsets, change)
         user = form.instance
+        before = getattr(request, "central_role_before", None)
+        role = _role_chosen(user, form, before)
+        if role is not None:
+            apply_role(user, role)
         after = role_of(user)
-        if after != self._role_before:
-            record_role_change(user, self._role_before, after, actor=request.user, request=request)
+        if after != before:
+            record_role_change(user, before, after, actor=request.user, request=request)
+
+
+def _role_chosen(user, form, before: Role | None) -> Role | None:
+    """The role an admin form asks for: admin when the superuser flag or the admin group
+    was just ticked, else the highest role group just ticked, else the highest left."""
+    initial = {getattr(group, "pk", group) for group in form.initial.get("groups", [])}
+    added = {group.name for group in form.cleaned_data.get("groups", []) if group.pk not in initial}
+    if before != Role.ADMIN and (user.is_superuser or Role.ADMIN.value in added):
+        return Role.ADMIN
+    return next((role for role in ROLE_ORDER if role.value in added), None) or role_of(user)
 
 
 admin.site.unregister(get_user_model())

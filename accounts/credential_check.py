@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import logging
 
-from auditlog.context import set_actor
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -47,20 +45,18 @@ def request_check(credential: ExchangeCredential, *, actor) -> ExchangeCredentia
         ExchangeCredential.objects.filter(pk=credential.pk).update(
             check_status=CheckStatus.PENDING, check_detail=""
         )
-        transaction.on_commit(
-            lambda: check_task.apply_async((credential.pk, actor.pk), queue=CHECK_QUEUE)
-        )
+        transaction.on_commit(lambda: check_task.apply_async((credential.pk,), queue=CHECK_QUEUE))
     credential.check_status, credential.check_detail = CheckStatus.PENDING, ""
     logger.info("check of credential #%s queued by user #%s", credential.pk, actor.pk)
     return credential
 
 
-def check_credential(credential_id: int, actor_id: int | None = None) -> dict:
+def check_credential(credential_id: int) -> dict:
     """Check one credential with its exchange (in the worker) and store the outcome.
 
     Binance's answers, refusals included, are outcomes, not failures of the task.
     Anything unexpected is stored as an error too, then raised for the worker's log.
-    `actor_id` (who asked) is the audit trail's actor for what the check changes.
+    Who asked is the audit trail's actor in the worker (audit.task_actor).
     """
     credential = (
         ExchangeCredential.objects.select_related("owner")
@@ -70,26 +66,24 @@ def check_credential(credential_id: int, actor_id: int | None = None) -> dict:
     )
     if credential is None:  # deleted since the check was queued
         return {"id": credential_id, "check_status": "missing"}
-    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    with set_actor(actor or credential.owner):
-        try:
-            keys = decrypted(credential, purpose=CHECK_PURPOSE)
-            with BinanceSignedClient.for_exchange(credential.exchange, keys) as client:
-                account = client.account()
-        except KeyRejected as exc:
-            _store_outcome(credential, CheckStatus.REJECTED, str(exc))
-        except BinanceError as exc:
-            _store_outcome(credential, CheckStatus.ERROR, str(exc))
-        except Exception as exc:
-            _store_outcome(
-                credential,
-                CheckStatus.ERROR,
-                f"the check failed unexpectedly ({type(exc).__name__}); "
-                "operators find the details in the worker's log",
-            )
-            raise
-        else:
-            _store_outcome(credential, CheckStatus.VALID, describe_account(account))
+    try:
+        keys = decrypted(credential, purpose=CHECK_PURPOSE)
+        with BinanceSignedClient.for_exchange(credential.exchange, keys) as client:
+            account = client.account()
+    except KeyRejected as exc:
+        _store_outcome(credential, CheckStatus.REJECTED, str(exc))
+    except BinanceError as exc:
+        _store_outcome(credential, CheckStatus.ERROR, str(exc))
+    except Exception as exc:
+        _store_outcome(
+            credential,
+            CheckStatus.ERROR,
+            f"the check failed unexpectedly ({type(exc).__name__}); "
+            "operators find the details in the worker's log",
+        )
+        raise
+    else:
+        _store_outcome(credential, CheckStatus.VALID, describe_account(account))
     return {"id": credential.pk, "check_status": credential.check_status}
 
 

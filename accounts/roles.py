@@ -32,6 +32,7 @@ class Role(StrEnum):
 
 ANALYST_PERMISSIONS = (
     "marketdata.import_candles",
+    "accounts.add_exchangecredential",
     "backtest.add_strategy",
     "backtest.add_backtest",
     "backtest.add_sweep",
@@ -59,6 +60,7 @@ OPERATOR_PERMISSIONS = (
     "backtest.view_performancesummary",
     "accounts.view_exchangecredential",
     "accounts.view_apitoken",
+    "accounts.change_apitoken",
     "audit.view_securityevent",
     "auditlog.view_logentry",
 )

@@ -18,12 +18,26 @@ ROLE_ORDER = (Role.ADMIN, Role.OPERATOR, Role.ANALYST, Role.VIEWER)
 
 
 def role_of(user: AbstractUser) -> Role | None:
-    """The user's role: admin for superusers, else the highest role group they are in
-    (no query when the groups were prefetched)."""
+    """The user's role: admin exactly for superusers, else the highest of the viewer,
+    analyst and operator groups they are in (no query when groups were prefetched)."""
     if user.is_superuser:
         return Role.ADMIN
     names = {group.name for group in user.groups.all()}
-    return next((role for role in ROLE_ORDER if role.value in names), None)
+    return next((role for role in ROLE_ORDER[1:] if role.value in names), None)
+
+
+def apply_role(user: AbstractUser, role: Role | str) -> None:
+    """Make `role` the user's only role: its group (other role groups removed, other
+    groups kept), admin access for operators and admins, superuser for admins."""
+    role = Role(role)
+    user.groups.remove(*Group.objects.filter(name__in=[r.value for r in Role if r != role]))
+    user.groups.add(Group.objects.get(name=role.value))
+    user.is_staff = role in STAFF_ROLES
+    user.is_superuser = role == Role.ADMIN
+    user.save(update_fields=["is_staff", "is_superuser"])
+    # Cached permissions would otherwise outlive the change within this request.
+    for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+        user.__dict__.pop(cache, None)
 
 
 def set_role(
@@ -33,20 +47,12 @@ def set_role(
     actor: AbstractUser | None = None,
     request: HttpRequest | None = None,
 ) -> bool:
-    """Give `user` exactly one role: its group (other role groups removed, other groups
-    kept), admin access for operators and admins, superuser for admins. Records a
-    'role changed' security event when the role changes; returns whether it did."""
+    """Give `user` exactly one role (see apply_role). Records a 'role changed' security
+    event when the role changes; returns whether it did."""
     role = Role(role)
     with transaction.atomic():
         before = role_of(user)
-        user.groups.remove(*Group.objects.filter(name__in=[r.value for r in Role if r != role]))
-        user.groups.add(Group.objects.get(name=role.value))
-        user.is_staff = role in STAFF_ROLES
-        user.is_superuser = role == Role.ADMIN
-        user.save(update_fields=["is_staff", "is_superuser"])
-        # Cached permissions would otherwise outlive the change within this request.
-        for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
-            user.__dict__.pop(cache, None)
+        apply_role(user, role)
         if before == role:
             return False
         record_role_change(user, before, role, actor=actor, request=request)

@@ -8,7 +8,8 @@ An app makes a model shareable by calling `register_shareable(Model)` in its
 - `share` grants a user or a group "view" (read) or "change" (read and change; for runs,
   cancel and re-run), `revoke` takes it back, `shares_of` lists them; each grant and
   revocation is a security event.
-Deleting and sharing stay with the owner (`accounts.access.owned`).
+Deleting stays with the owner (`accounts.access.owned`); sharing with the owner and
+those who administer the model (`can_share`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from django.http import HttpRequest
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import get_groups_with_perms, get_users_with_perms
 
+from accounts.access import permission_name
 from audit.events import record_event
 from audit.models import SecurityAction
 
@@ -123,6 +125,28 @@ def grant_owner_permissions(objects: Iterable[Model]) -> None:
     UserObjectPermission.objects.bulk_create(rows, ignore_conflicts=True)
 
 
+def copy_shares(source: Model, target: Model) -> None:
+    """Share `target` with everyone `source` is shared with, at the same level (e.g. a
+    re-run is seen by whoever saw the run)."""
+    content_type = ContentType.objects.get_for_model(source)
+    for permission_model, exclude in (
+        (UserObjectPermission, {"user_id": source.owner_id}),
+        (GroupObjectPermission, {}),
+    ):
+        rows = permission_model.objects.filter(
+            content_type=content_type, object_pk=str(source.pk)
+        ).exclude(**exclude)
+        permission_model.objects.bulk_create(
+            [_copied(row, target) for row in rows], ignore_conflicts=True
+        )
+
+
+def _copied(row: Model, target: Model) -> Model:
+    row.pk = None
+    row.object_pk = str(target.pk)
+    return row
+
+
 def _grantee(grantee_type: object, grantee: object, owner_id: int) -> AbstractBaseUser | Group:
     if grantee_type not in GranteeType.values:
         raise ShareError({"grantee_type": ["grantee_type must be 'user' or 'group'"]})
@@ -187,10 +211,12 @@ def share(
         raise ShareError({"permission": ["permission must be 'view' or 'change'"]})
     level = Level(permission)
     target = _grantee(grantee_type, grantee, obj.owner_id)
+    result = Share(GranteeType(grantee_type), _name(target), level)
     with transaction.atomic():
+        if _level_of(obj, target) == level:
+            return result  # already shared so: nothing changes, nothing to record
         _remove(obj, target, set(LEVEL_ACTIONS[Level.CHANGE]) - set(LEVEL_ACTIONS[level]))
         _add(obj, target, LEVEL_ACTIONS[level])
-        result = Share(GranteeType(grantee_type), _name(target), level)
         record_event(
             SecurityAction.SHARE_GRANTED,
             actor=actor,
@@ -212,14 +238,16 @@ def revoke(
     """Take back whatever `obj` was shared with; False if it was not shared with them."""
     target = _grantee(grantee_type, grantee, obj.owner_id)
     with transaction.atomic():
-        if not _remove(obj, target, LEVEL_ACTIONS[Level.CHANGE]):
+        level = _level_of(obj, target)
+        if level is None:
             return False
+        _remove(obj, target, LEVEL_ACTIONS[Level.CHANGE])
         record_event(
             SecurityAction.SHARE_REVOKED,
             actor=actor,
             target=obj,
             request=request,
-            detail={"grantee_type": grantee_type, "grantee": _name(target)},
+            detail=_detail(Share(GranteeType(grantee_type), _name(target), level)),
         )
     return True
 
@@ -242,7 +270,19 @@ def shares_of(obj: Model) -> list[Share]:
     return sorted(found, key=lambda item: (item.grantee_type, item.grantee))
 
 
-def _level(perms: list[str], change_codename: str) -> Level:
+def _level_of(obj: Model, grantee: AbstractBaseUser | Group) -> Level | None:
+    """The level `obj` is shared with `grantee` at (its own rows, not its groups')."""
+    codenames = set(
+        _object_permissions(grantee)
+        .filter(content_type=ContentType.objects.get_for_model(obj), object_pk=str(obj.pk))
+        .values_list("permission__codename", flat=True)
+    )
+    if not codenames:
+        return None
+    return _level(codenames, f"change_{obj._meta.model_name}")
+
+
+def _level(perms: Iterable[str], change_codename: str) -> Level:
     return Level.CHANGE if change_codename in perms else Level.VIEW
 
 
@@ -259,5 +299,9 @@ def _detail(item: Share) -> dict[str, str]:
 
 
 def can_share(user: AbstractBaseUser, obj: Model) -> bool:
-    """Sharing stays with the owner (and superusers), whoever else may see or change it."""
-    return user.is_authenticated and (obj.owner_id == user.pk or user.is_superuser)
+    """The owner shares; so do those who administer every object of the model (operators
+    through the model-wide change permission, superusers). Users it is shared with, even
+    for change, do not pass it on."""
+    return user.is_authenticated and (
+        obj.owner_id == user.pk or user.has_perm(permission_name(type(obj), "change"))
+    )

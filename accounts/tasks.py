@@ -7,5 +7,5 @@ from accounts import credential_check
 
 
 @shared_task(acks_late=True, name="accounts.tasks.check_credential")
-def check_credential(credential_id: int, actor_id: int | None = None) -> dict:
-    return credential_check.check_credential(credential_id, actor_id=actor_id)
+def check_credential(credential_id: int) -> dict:
+    return credential_check.check_credential(credential_id)

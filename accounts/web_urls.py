@@ -1,11 +1,13 @@
 """Browser pages for signing in and out and for passwords, mounted under /accounts/.
 
-Django's own auth views with our templates (templates/registration/); the URL names are
-the ones those views and LOGIN_URL expect. Signing out is POST only (Django 5)."""
+Django's own auth views with our templates (templates/registration/), the password
+ones recording a security event (accounts.web_views); the URL names are the ones those
+views and LOGIN_URL expect. Signing out is POST only (Django 5)."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from accounts import web_views
 from accounts.forms import LockoutAwareAuthenticationForm
 
 urlpatterns = [
@@ -15,7 +17,7 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password_change/", web_views.PasswordChangeView.as_view(), name="password_change"),
     path(
         "password_change/done/",
         auth_views.PasswordChangeDoneView.as_view(),
@@ -29,7 +31,7 @@ urlpatterns = [
     ),
     path(
         "reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(),
+        web_views.PasswordResetConfirmView.as_view(),
         name="password_reset_confirm",
     ),
     path(

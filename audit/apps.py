@@ -12,6 +12,8 @@ class AuditConfig(AppConfig):
     def ready(self) -> None:
         from audit.registry import register_audited_models
         from audit.signals import connect_auth_signals
+        from audit.task_actor import connect_task_actor_signals
 
         register_audited_models()
         connect_auth_signals()
+        connect_task_actor_signals()

@@ -23,6 +23,7 @@ class SecurityAction(models.TextChoices):
     SHARE_GRANTED = "share_granted", "share granted"
     SHARE_REVOKED = "share_revoked", "share revoked"
     ROLE_CHANGED = "role_changed", "role changed"
+    PASSWORD_CHANGED = "password_changed", "password changed"
     BACKTEST_LAUNCHED = "backtest_launched", "backtest launched"
     BACKTEST_CANCELLED = "backtest_cancelled", "backtest cancelled"
     SYNC_LAUNCHED = "sync_launched", "sync launched"

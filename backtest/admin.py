@@ -251,7 +251,7 @@ class BacktestAdmin(ResultsAdminMixin, SharingAdmin):
         copies, refused = [], []
         for backtest in queryset.select_related("owner", "strategy"):
             try:
-                copies.append(services.rerun_backtest(backtest))
+                copies.append(services.rerun_backtest(backtest, requested_by=request.user))
             except services.NotAllowed as exc:
                 refused.append(f"#{backtest.pk}: {exc}")
         numbers = ", ".join(f"#{copy.pk}" for copy in copies)

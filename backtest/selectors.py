@@ -50,9 +50,10 @@ def visible_backtests(user: User) -> QuerySet[Backtest]:
 
 
 def manageable_backtests(user: User) -> QuerySet[Backtest]:
-    """Backtests the user may cancel or re-run: owned or shared for 'change' (staff: all
-    they may change)."""
-    return accessible(user, Backtest, "change")
+    """Backtests the user may cancel or re-run: owned, shared for 'change' or a cell of a
+    sweep shared for 'change' (staff: all they may change)."""
+    in_changeable_sweep = Q(sweep__in=granted_ids(user, Sweep, "change"))
+    return accessible(user, Backtest, "change", also=in_changeable_sweep)
 
 
 def can_watch_backtest(user: User, backtest_id: int) -> bool:

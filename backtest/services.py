@@ -24,13 +24,18 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from accounts.services import set_role
-from accounts.sharing import grant_owner_permissions
+from accounts.sharing import GranteeType, Level, copy_shares, grant_owner_permissions, share
 from audit.events import record_event
 from audit.models import SecurityAction
 from backtest import strategy_templates, validators
 from backtest.models import ACTIVE_STATUSES, Backtest, RunStatus, Strategy, Sweep
 from backtest.runner import TooFewBars, check_enough_bars
-from backtest.selectors import can_create_strategies, can_run_backtests, can_run_sweeps
+from backtest.selectors import (
+    can_create_strategies,
+    can_run_backtests,
+    can_run_sweeps,
+    visible_backtests,
+)
 from backtest.validators import Problem
 from marketdata.selectors import candle_count, find_series
 from marketdata.services import InvalidParameter, check_source, check_timeframe, normalise_symbol
@@ -419,11 +424,13 @@ _RUN_DEFINITION = (
 )
 
 
-def rerun_backtest(backtest: Backtest) -> Backtest:
+def rerun_backtest(backtest: Backtest, requested_by: AbstractBaseUser | None = None) -> Backtest:
     """A new queued backtest with the same snapshot, range and parameters.
 
-    The copy belongs to the original's owner, whoever asks (the owner, or an operator
-    in the API or the admin): it is their research, and it counts against their runs.
+    The copy belongs to the original's owner, whoever asks (the owner, a user it is
+    shared with for change, or an operator): it is their research, and it counts against
+    their runs. It is shared as the original is; a requester who saw the original only
+    through a shared sweep gets the copy shared with them for change.
     """
     owner = backtest.owner
     if not can_run_backtests(owner):
@@ -434,7 +441,19 @@ def rerun_backtest(backtest: Backtest) -> Backtest:
             metadata={"rerun_of": backtest.pk},
             **{name: getattr(backtest, name) for name in _RUN_DEFINITION},
         )
-        _record_launch(owner, copy, rerun_of=backtest.pk)
+        copy_shares(backtest, copy)
+        if (
+            requested_by is not None
+            and not visible_backtests(requested_by).filter(pk=copy.pk).exists()
+        ):
+            share(
+                copy,
+                grantee_type=GranteeType.USER,
+                grantee=requested_by.get_username(),
+                permission=Level.CHANGE,
+                actor=requested_by,
+            )
+        _record_launch(requested_by or owner, copy, rerun_of=backtest.pk)
         enqueue_backtest(copy)
     return copy
 

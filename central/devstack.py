@@ -156,7 +156,7 @@ def run_tests(pytest_args: list[str]) -> int:
     try:
         with services(root, throwaway=True, redis_port=free_port()) as urls:
             env = base_environment({**urls, "SECRET_KEY": "test-secret-key", "DEBUG": "false"})
-            env["CENTRAL_TEST_ARTIFACTS"] = str(BASE_DIR / "test-artifacts")
+            env.setdefault("CENTRAL_TEST_ARTIFACTS", str(BASE_DIR / "test-artifacts"))
             # Production static storage (hashed names from a manifest), as served for real.
             env["STATIC_ROOT"] = str(root / "static")
             manage(env, "collectstatic", "--no-input", "--verbosity", "0")

@@ -210,6 +210,8 @@ REST_FRAMEWORK = {
         "anon": env_str("THROTTLE_ANON_RATE", "60/min"),
         "user": env_str("THROTTLE_USER_RATE", "1000/min"),
         "tokens": env_str("THROTTLE_TOKENS_RATE", "20/min"),  # creating API tokens
+        # checking exchange credentials with the exchange (each costs request weight)
+        "credential_checks": env_str("THROTTLE_CREDENTIAL_CHECKS_RATE", "10/min"),
     },
     # Proxies in front whose X-Forwarded-For is trusted (throttles, login lockout).
     # 0 = the direct peer's address; set 1 behind the ingress.
@@ -232,6 +234,13 @@ SPECTACULAR_SETTINGS = {
 # an SMTP backend in production.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Central <noreply@localhost>")
+# With EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend:
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
 
 # --- Upload limits -----------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)

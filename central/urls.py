@@ -2,11 +2,19 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.web_views import PasswordChangeView
 from central import views
 from central.api import ApiRootView, HealthView
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # The admin's own password change, recorded like the page's (accounts.web_views).
+    path(
+        "admin/password_change/",
+        admin.site.admin_view(
+            PasswordChangeView.as_view(success_url="/admin/password_change/done/")
+        ),
+    ),
     path("admin/", admin.site.urls),
     path("api/", ApiRootView.as_view(), name="api-root"),
     path("api/health/", HealthView.as_view(), name="health"),

@@ -2,7 +2,8 @@
 
 An app adds the route with `shares_view(selector, "strategy")`, where `selector(user)` is
 the resource's permission-aware queryset. Someone who cannot see the object gets 404;
-someone who can see it but is not its owner (or a superuser) gets 403.
+someone who can see it but may not share it (`sharing.can_share`: its owner, operators
+and admins may) gets 403.
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ class SharesView(APIView):
     def _shareable_object(self, request: Request, pk: int) -> Model:
         obj = get_object_or_404(type(self).selector(request.user), pk=pk)
         if not sharing.can_share(request.user, obj):
-            raise PermissionDenied(f"Only the {obj._meta.verbose_name}'s owner may share it.")
+            raise PermissionDenied(
+                f"Only the {obj._meta.verbose_name}'s owner, operators and admins share it."
+            )
         return obj
 
     def get(self, request: Request, pk: int) -> Response:
@@ -112,8 +115,8 @@ def shares_view(selector: Callable[..., QuerySet], resource: str) -> Callable:
 
     class ResourceSharesView(SharesView):
         __doc__ = (
-            f"Who a {resource} is shared with. Only its owner lists, grants and revokes "
-            "shares; others who can see it get 403, everyone else 404."
+            f"Who a {resource} is shared with. Its owner, operators and admins list, grant "
+            "and revoke shares; others who can see it get 403, everyone else 404."
         )
 
         @extend_schema(

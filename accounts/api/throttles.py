@@ -4,7 +4,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
 # Used when REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] does not name the view's scope.
-DEFAULT_SCOPE_RATES = {"tokens": "20/min"}
+DEFAULT_SCOPE_RATES = {"tokens": "20/min", "credential_checks": "10/min"}
 
 
 class ConfiguredScopedRateThrottle(ScopedRateThrottle):

@@ -15,6 +15,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,6 +33,19 @@ from accounts.api.throttles import ConfiguredScopedRateThrottle
 from accounts.models import ApiToken, ExchangeCredential
 from central.api_errors import errors
 
+
+class CanStoreCredentialsOrReadOnly(BasePermission):
+    """Listing is for everyone signed in (their own); storing a key needs the analyst's
+    `accounts.add_exchangecredential` (viewers keep no exchange keys)."""
+
+    message = "You need the 'add exchange credential' permission to store exchange keys."
+
+    def has_permission(self, request: Request, view) -> bool:
+        return request.method in SAFE_METHODS or request.user.has_perm(
+            "accounts.add_exchangecredential"
+        )
+
+
 CREDENTIAL_ID = OpenApiParameter(
     "id", int, OpenApiParameter.PATH, description="The credential's id."
 )
@@ -44,13 +58,14 @@ class CredentialListView(generics.ListCreateAPIView):
 
     renderer_classes = (JSONRenderer,)
     serializer_class = CredentialSerializer
+    permission_classes = (IsAuthenticated, CanStoreCredentialsOrReadOnly)
 
     def get_queryset(self):
         return selectors.credentials_of(self.request.user)
 
     @extend_schema(
         request=CredentialCreateSerializer,
-        responses={201: CredentialSerializer, **errors(400, 401)},
+        responses={201: CredentialSerializer, **errors(400, 401, 403)},
         examples=[
             OpenApiExample(
                 "A testnet key",
@@ -109,9 +124,14 @@ class CredentialCheckView(generics.GenericAPIView):
 
     renderer_classes = (JSONRenderer,)
     serializer_class = CredentialSerializer
+    # Each check costs request weight on the address market-data syncs share.
+    throttle_scope = "credential_checks"
 
     def get_queryset(self):
         return selectors.credentials_of(self.request.user)
+
+    def get_throttles(self):
+        return [*super().get_throttles(), ConfiguredScopedRateThrottle()]
 
     @extend_schema(
         parameters=[CREDENTIAL_ID],

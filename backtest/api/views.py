@@ -27,6 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.sharing import can_share
 from backtest import equity_codec, reports, selectors, services, strategy_templates
 from backtest.api import serializers as s
 from backtest.api.filters import BacktestFilter, StrategyFilter, SweepFilter
@@ -211,8 +212,13 @@ class StrategyDetailView(generics.RetrieveUpdateDestroyAPIView):
         return selectors.visible_strategies(self.request.user)
 
     def perform_update(self, serializer: s.StrategySerializer) -> None:
+        strategy, changes = serializer.instance, serializer.validated_data
+        publishing = changes.get("is_public", strategy.is_public) != strategy.is_public
+        if publishing and not can_share(self.request.user, strategy):
+            # Making it public shares it with every analyst: the owner's decision.
+            raise PermissionDenied("Only the strategy's owner may make it public or private.")
         with _service_errors():
-            services.update_strategy(serializer.instance, **serializer.validated_data)
+            services.update_strategy(strategy, **changes)
 
 
 class StrategyValidateView(APIView):
@@ -539,7 +545,7 @@ class BacktestRerunView(APIView):
         backtest = _visible_backtest(request, pk)
         self.check_object_permissions(request, backtest)
         with _service_errors():
-            copy = services.rerun_backtest(backtest)
+            copy = services.rerun_backtest(backtest, requested_by=request.user)
         return _accepted_run(request, copy)
 
 

@@ -273,6 +273,10 @@ def test_a_changed_password_is_the_one_that_works(client, analyst):
     assert other_browser.get(PASSWORD_CHANGE).status_code == 302
     assert not Client().login(username="ana", password=password_of(analyst))
     assert sign_in(Client(), "ana", NEW_PASSWORD).status_code == 302
+    [changed] = events(SecurityAction.PASSWORD_CHANGED)
+    assert changed.actor == analyst and changed.target_id == str(analyst.pk)
+    assert changed.detail == {"user": "ana", "how": "password change page"}
+    assert NEW_PASSWORD not in str(changed.detail)
 
 
 def test_the_admins_password_change_still_works_with_these_templates(client, operator):
@@ -291,6 +295,24 @@ def test_the_admins_password_change_still_works_with_these_templates(client, ope
 
     assert response.redirect_chain == [("/admin/password_change/done/", 302)]
     assert Client().login(username="ops", password=NEW_PASSWORD)
+    [changed] = events(SecurityAction.PASSWORD_CHANGED)
+    assert changed.actor == operator and changed.target_id == str(operator.pk)
+
+
+def test_an_admin_setting_someone_s_password_is_recorded(client, django_user_model, analyst):
+    root = django_user_model.objects.create_superuser("root", "root@example.com", "Root-Pass-1")
+    client.force_login(root)
+
+    response = client.post(
+        f"/admin/auth/user/{analyst.pk}/password/",
+        {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD, "usable_password": "true"},
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Client().login(username="ana", password=NEW_PASSWORD)
+    [changed] = events(SecurityAction.PASSWORD_CHANGED)
+    assert changed.actor == root and changed.target_id == str(analyst.pk)
+    assert changed.detail == {"user": "ana", "how": "admin"}
 
 
 # --- Password reset ---------------------------------------------------------------------------
@@ -330,6 +352,8 @@ def test_a_password_reset_mails_a_link_that_sets_a_new_password(client, make_use
 
     assert sign_in(Client(), "rita", NEW_PASSWORD).status_code == 302
     assert not Client().login(username="rita", password=password_of(user))
+    [changed] = events(SecurityAction.PASSWORD_CHANGED)
+    assert changed.actor == user and changed.detail == {"user": "rita", "how": "reset link"}
 
     # The link works once.
     used = client.get(link[1], follow=True)

@@ -355,7 +355,7 @@ def test_check_stores_the_outcome_and_logs_no_secret(fake_binance, analyst, capl
     scenario.arrange(fake_binance)
     credential = store(analyst)
 
-    result = credential_check.check_credential(credential.pk, actor_id=analyst.pk)
+    result = credential_check.check_credential(credential.pk)
 
     assert result == {"id": credential.pk, "check_status": scenario.status}
     assert_checked_once(credential, fake_binance, scenario)
@@ -458,7 +458,7 @@ def test_check_request_answers_202_pending_and_queues_one_task(
     assert body["check_status"] == "pending" and body["check_detail"] == ""
     assert body["checked_at"] is None and body["id"] == credential.pk
     assert response["Location"].endswith(detail_url(credential.pk))
-    assert queued == [((credential.pk, analyst.pk), {"queue": CHECK_QUEUE})]
+    assert queued == [((credential.pk,), {"queue": CHECK_QUEUE})]
     assert_no_secrets(response.content.decode())
 
 
