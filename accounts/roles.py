@@ -36,6 +36,8 @@ ANALYST_PERMISSIONS = (
     "backtest.add_strategy",
     "backtest.add_backtest",
     "backtest.add_sweep",
+    "replay.add_importbatch",
+    "replay.add_replayrun",
 )
 OPERATOR_PERMISSIONS = (
     *ANALYST_PERMISSIONS,
@@ -58,6 +60,12 @@ OPERATOR_PERMISSIONS = (
     "backtest.change_sweep",
     "backtest.view_trade",
     "backtest.view_performancesummary",
+    "replay.view_importbatch",
+    "replay.change_importbatch",
+    "replay.view_transactionhistory",
+    "replay.view_replayrun",
+    "replay.change_replayrun",
+    "replay.view_replayexecution",
     "accounts.view_exchangecredential",
     "accounts.view_apitoken",
     "accounts.change_apitoken",
@@ -77,7 +85,7 @@ class UnknownPermission(LookupError):
     pass
 
 
-def _permission_ids(apps: Apps, names: tuple[str, ...]) -> list[int]:
+def _permission_ids(apps: Apps, names: tuple[str, ...], strict: bool) -> list[int]:
     permission_model = apps.get_model("auth", "Permission")
     wanted = {tuple(name.split(".", 1)) for name in names}
     found = {
@@ -88,14 +96,17 @@ def _permission_ids(apps: Apps, names: tuple[str, ...]) -> list[int]:
         if (app_label, codename) in wanted
     }
     missing = sorted(".".join(key) for key in wanted - found.keys())
-    if missing:
+    if missing and strict:
         raise UnknownPermission(f"role permissions that do not exist: {', '.join(missing)}")
     return list(found.values())
 
 
 def sync_role_groups(apps: Apps = global_apps) -> None:
     """Create the role groups and give each exactly its listed permissions. Runs in the
-    accounts migration (with the historical `apps`) and after every `migrate`."""
+    accounts migration (with the historical `apps`, where apps migrated later have no
+    permissions yet: those are skipped) and after every `migrate` (where a permission
+    that does not exist is an error)."""
+    strict = apps is global_apps
     for app_config in apps.get_app_configs():
         if apps is not global_apps:
             # A migration's app stubs lack models_module, which create_permissions needs.
@@ -105,4 +116,4 @@ def sync_role_groups(apps: Apps = global_apps) -> None:
     group_model = apps.get_model("auth", "Group")
     for role, names in ROLE_PERMISSIONS.items():
         group, _ = group_model.objects.get_or_create(name=role.value)
-        group.permissions.set(_permission_ids(apps, names))
+        group.permissions.set(_permission_ids(apps, names, strict))

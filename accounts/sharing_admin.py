@@ -76,7 +76,9 @@ class GroupSharingForm(SharingFormMixin, AdminGroupObjectPermissionsForm):
 
 class SharingAdmin(GuardedModelAdmin):
     """Adds guardian's per-object sharing pages. Guardian lets in whoever holds the
-    model-wide change permission (operators for runs and sweeps)."""
+    model-wide change permission (operators, admins). The admin's lists need the
+    model-wide view permission (Django's own rule), whose holders see every object by
+    `accounts.access` too, so the admin needs no filtering of its own."""
 
     def get_obj_perms_manage_user_form(self, request: HttpRequest) -> type[forms.Form]:
         return type("UserSharingForm", (UserSharingForm,), {"request": request})

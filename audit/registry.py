@@ -33,6 +33,10 @@ AUDITED_MODELS: dict[str, dict] = {
     "backtest.Strategy": {},
     "backtest.Backtest": {"include_fields": ["owner", "symbol", "timeframe", *LIFECYCLE_FIELDS]},
     "backtest.Sweep": {"include_fields": ["owner", "name", "status", "error", "finished_at"]},
+    "replay.ImportBatch": {
+        "include_fields": ["owner", "file_name", "format", "status", "error", "finished_at"]
+    },
+    "replay.ReplayRun": {"include_fields": ["owner", "symbol", "fill_model", *LIFECYCLE_FIELDS]},
 }
 
 # model label -> why its rows are not logged one by one
@@ -43,6 +47,8 @@ NOT_AUDITED: dict[str, str] = {
     "backtest.PerformanceSummary": "a run's results, computed once by the engine",
     "backtest.EquityCurve": "a run's results, computed once by the engine",
     "audit.SecurityEvent": "the security trail itself",
+    "replay.TransactionHistory": "a trader's fills, written in bulk by imports (see ImportBatch)",
+    "replay.ReplayExecution": "a replay's results, written in bulk by the replay",
 }
 
 

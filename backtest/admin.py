@@ -10,7 +10,6 @@ same services as the API and the CLI.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -27,7 +26,7 @@ from django.utils.safestring import SafeString
 from accounts.sharing_admin import SharingAdmin
 from backtest import services
 from backtest.models import Backtest, PerformanceSummary, Strategy, Sweep, Trade
-from central.admin_mixins import ReadOnlyAdminMixin
+from central.admin_mixins import ReadOnlyAdminMixin, cancel_and_report
 
 RULE_FIELDS = ("entry_rules", "exit_rules", "config")
 
@@ -55,24 +54,6 @@ class ResultsAdminMixin:
 class ReadOnlyInlineMixin(ReadOnlyAdminMixin):
     extra = 0
     can_delete = False
-
-
-def _cancel_and_report(
-    model_admin: admin.ModelAdmin,
-    request: HttpRequest,
-    objects: QuerySet,
-    cancel: Callable[[Any], bool],
-) -> None:
-    """Cancel each object and tell the operator how many were cancelled and how many had
-    already finished (cancel returned False)."""
-    outcomes = [cancel(obj, actor=request.user) for obj in objects]
-    cancelled = outcomes.count(True)
-    finished = outcomes.count(False)
-    parts = [f"{cancelled} cancelled"]
-    if finished:
-        parts.append(f"{finished} already finished")
-    level = messages.SUCCESS if cancelled else messages.WARNING
-    model_admin.message_user(request, ", ".join(parts) + ".", level)
 
 
 # --- Strategies ----------------------------------------------------------------------
@@ -261,7 +242,7 @@ class BacktestAdmin(ResultsAdminMixin, SharingAdmin):
 
     @admin.action(description="Cancel", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Backtest]) -> None:
-        _cancel_and_report(self, request, queryset, services.cancel_backtest)
+        cancel_and_report(self, request, queryset, services.cancel_backtest)
 
 
 # --- Trades --------------------------------------------------------------------------
@@ -375,4 +356,4 @@ class SweepAdmin(ResultsAdminMixin, SharingAdmin):
 
     @admin.action(description="Cancel (with every unfinished cell)", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Sweep]) -> None:
-        _cancel_and_report(self, request, queryset, services.cancel_sweep)
+        cancel_and_report(self, request, queryset, services.cancel_sweep)

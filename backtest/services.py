@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.roles import Role
@@ -375,7 +376,11 @@ def _fail_unsent(backtests) -> None:
         publish_backtest_progress(backtest)
 
 
-def cancel_backtest(backtest: Backtest, actor: AbstractBaseUser | None = None) -> bool:
+def cancel_backtest(
+    backtest: Backtest,
+    actor: AbstractBaseUser | None = None,
+    request: HttpRequest | None = None,
+) -> bool:
     """Cancel a pending, queued or running backtest; False if it had already finished.
 
     A running one stops at its next progress report (the worker sees the status) and
@@ -384,7 +389,9 @@ def cancel_backtest(backtest: Backtest, actor: AbstractBaseUser | None = None) -
     cancelled = _cancel_runs(Backtest.objects.filter(pk=backtest.pk))
     backtest.refresh_from_db()
     if cancelled:
-        record_event(SecurityAction.BACKTEST_CANCELLED, actor=actor, target=backtest)
+        record_event(
+            SecurityAction.BACKTEST_CANCELLED, actor=actor, target=backtest, request=request
+        )
     return bool(cancelled)
 
 
@@ -553,7 +560,9 @@ def _launch_sweep(sweep_id: int, backtest_ids: list[int]) -> None:
     Sweep.objects.filter(pk=sweep_id).update(task_id=result.id)
 
 
-def cancel_sweep(sweep: Sweep, actor: AbstractBaseUser | None = None) -> bool:
+def cancel_sweep(
+    sweep: Sweep, actor: AbstractBaseUser | None = None, request: HttpRequest | None = None
+) -> bool:
     """Cancel every unfinished cell; False if the sweep had already finished."""
     updated = Sweep.objects.filter(pk=sweep.pk, status__in=ACTIVE_STATUSES).update(
         status=RunStatus.CANCELLED, finished_at=timezone.now()
@@ -563,6 +572,7 @@ def cancel_sweep(sweep: Sweep, actor: AbstractBaseUser | None = None) -> bool:
         record_event(
             SecurityAction.BACKTEST_CANCELLED,
             actor=actor,
+            request=request,
             target=sweep,
             detail={"cells_cancelled": len(cancelled)},
         )

@@ -93,7 +93,7 @@ def run_platform(host: str, port: int) -> int:
                 "central",
                 "worker",
                 "-Q",
-                "default,marketdata,backtests",
+                "default,marketdata,backtests,replays",
                 "--concurrency",
                 "2",
                 "--loglevel",

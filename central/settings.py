@@ -127,6 +127,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "marketdata.tasks.*": {"queue": "marketdata"},
     "backtest.tasks.*": {"queue": "backtests"},
+    "replay.tasks.*": {"queue": "replays"},
 }
 MARKET_SYNC_INTERVAL_SECONDS = env_int("MARKET_SYNC_INTERVAL_SECONDS", 60)
 CELERY_BEAT_SCHEDULE = {
@@ -136,6 +137,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reap-stale-backtests": {
         "task": "backtest.tasks.reap_stale_backtests",
+        "schedule": 60,
+    },
+    "reap-stale-replays": {
+        "task": "replay.tasks.reap_stale_replays",
         "schedule": 60,
     },
 }

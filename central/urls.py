@@ -24,6 +24,8 @@ urlpatterns = [
     path("api/audit/", include("audit.api.urls")),
     path("api/", include("accounts.api.urls")),
     path("api/", include("backtest.api.urls")),
+    path("api/", include("replay.api.transaction_urls")),
+    path("api/", include("replay.api.replay_urls")),
     path("accounts/", include("accounts.web_urls")),
     path("", include("django_prometheus.urls")),
 ]

@@ -1,8 +1,8 @@
 """The market-data admin.
 
 Operators (the 'sync market data' permission) see all of it, add and edit symbols and
-watched series, and queue syncs. Candles, their series and sync runs are history that
-only imports and syncs write: read-only here.
+watched series, and queue and cancel syncs. Candles, their series and sync runs are
+history that only imports and syncs write: read-only here.
 """
 
 from collections.abc import Callable
@@ -14,11 +14,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
-from central.admin_mixins import ReadOnlyAdminMixin
+from central.admin_mixins import ReadOnlyAdminMixin, cancel_and_report
 from marketdata.models import CandleRecord, CandleSeries, Symbol, SyncRun, WatchedSymbol
 from marketdata.selectors import can_sync_market_data
 from marketdata.services import InvalidParameter, normalise_symbol, request_sync
-from marketdata.sync import queue_watched_sync
+from marketdata.sync import cancel_sync_run, queue_watched_sync
 
 ERROR_PREVIEW_CHARS = 80
 
@@ -159,7 +159,8 @@ class WatchedSymbolAdmin(OperatorsMayViewMixin, admin.ModelAdmin):
 
 @admin.register(SyncRun)
 class SyncRunAdmin(OperatorsMayViewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The record of every sync; read-only, with a re-run action that queues a new run."""
+    """The record of every sync; read-only, with actions that queue a new run with the
+    same range and cancel pending or running ones."""
 
     list_display = (
         "id",
@@ -183,7 +184,7 @@ class SyncRunAdmin(OperatorsMayViewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("symbol__name", "error", "task_id")
     list_select_related = ("symbol", "requested_by")
     date_hierarchy = "created_at"
-    actions = ("rerun",)
+    actions = ("rerun", "cancel")
 
     def has_sync_permission(self, request: HttpRequest) -> bool:
         return _may_sync(request)
@@ -214,6 +215,12 @@ class SyncRunAdmin(OperatorsMayViewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 for run in queryset.select_related("symbol")
             ],
         )
+
+    @admin.action(description="Cancel selected %(verbose_name_plural)s", permissions=["sync"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[SyncRun]) -> None:
+        """Cancel each run through the service the API uses (audited, with the
+        operator's address); say how many were cancelled and how many had finished."""
+        cancel_and_report(self, request, queryset, cancel_sync_run)
 
 
 def _queue_syncs(

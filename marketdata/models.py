@@ -144,6 +144,7 @@ class SyncRun(models.Model):
         RUNNING = "running"
         SUCCEEDED = "succeeded"
         FAILED = "failed"
+        CANCELLED = "cancelled"
 
     class Trigger(models.TextChoices):
         MANUAL = "manual"

@@ -6,6 +6,10 @@ over) and storing each chunk as it arrives (so a crash keeps what was fetched). 
 asks PostgreSQL, in one query, where the stored series has holes inside the range,
 refetches each hole once, and records the holes Binance has no candles for instead of
 asking again forever. Every outcome lands on the SyncRun: a run never stays "running".
+
+An operator may cancel a pending or running run (cancel_sync_run). A running one stops
+at its next chunk and keeps what it stored, which is whole, checked candles; nothing
+the worker does afterwards turns "cancelled" back into another status.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
+from audit.events import record_event
+from audit.models import SecurityAction
 from central.locks import exclusive_job
 from marketdata import selectors
 from marketdata.api.serializers import SyncRunSerializer
@@ -172,6 +179,10 @@ def find_gaps(
 # --- One run ----------------------------------------------------------------------
 
 
+class _Cancelled(Exception):
+    """The run was cancelled while this worker ran it: the job stops where it is."""
+
+
 class _SyncJob:
     """The work of one run; its counters live on the run and are saved chunk by chunk.
 
@@ -289,9 +300,13 @@ class _SyncJob:
         self.run.max_weight_used = max(self.run.max_weight_used, stats.max_weight)
 
     def report(self, phase: str, progress: float) -> None:
-        """Save the counters (progress survives a crash) and tell whoever is watching."""
+        """Save the counters (progress survives a crash), stop if the run has been
+        cancelled meanwhile, else tell whoever is watching."""
         self.copy_client_stats()
         self.run.save(update_fields=SyncRun.COUNTER_FIELDS)
+        # One primary-key lookup per chunk of up to 1000 candles.
+        if SyncRun.objects.filter(pk=self.run.pk, status=SyncRun.Status.CANCELLED).exists():
+            raise _Cancelled
         _publish(self.run, phase=phase, progress=round(min(progress, 1.0), 4))
 
 
@@ -309,7 +324,8 @@ def _publish(run: SyncRun, *, phase: str, progress: float) -> None:
 
 
 def _claim(run_id: int) -> SyncRun | None:
-    """Mark a pending (or crashed-while-running) run as running; None if it is not."""
+    """Mark a pending (or crashed-while-running) run as running; None if it is neither
+    (finished, cancelled: a redelivered or unrevoked task then does nothing)."""
     with transaction.atomic():
         run = SyncRun.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.status not in ACTIVE_STATUSES:
@@ -322,15 +338,32 @@ def _claim(run_id: int) -> SyncRun | None:
 
 
 def _finish(run: SyncRun, status: str, error: str = "") -> None:
-    run.status = status
-    run.error = error
-    run.finished_at = timezone.now()
-    run.save(update_fields=(*SyncRun.COUNTER_FIELDS, "status", "error", "finished_at"))
-    if status == SyncRun.Status.SUCCEEDED and run.end is None and run.source == DEFAULT_SOURCE:
+    """Record the run's end with its counters, unless it was cancelled meanwhile (the
+    cancel may land after the last chunk's check): then it stays cancelled, with the
+    counters of what it stored, and the cancel's own time and reason."""
+    with transaction.atomic():
+        # The row lock orders this against cancel_sync_run, which takes it too.
+        current = (
+            SyncRun.objects.select_for_update()
+            .only("status", "error", "finished_at")
+            .get(pk=run.pk)
+        )
+        if current.status == SyncRun.Status.CANCELLED:
+            run.status, run.error = current.status, current.error
+            run.finished_at = current.finished_at
+            run.save(update_fields=SyncRun.COUNTER_FIELDS)
+        else:
+            run.status = status
+            run.error = error
+            run.finished_at = timezone.now()
+            run.save(update_fields=(*SyncRun.COUNTER_FIELDS, "status", "error", "finished_at"))
+    if run.status == SyncRun.Status.SUCCEEDED and run.end is None and run.source == DEFAULT_SOURCE:
         # Synced up to now: the watched series (if it is one) is current.
         WatchedSymbol.objects.filter(symbol_id=run.symbol_id, timeframe=run.timeframe).update(
             last_synced_at=run.finished_at
         )
+    # For a cancelled run this repeats the cancel's final state, with the counters the
+    # run ended with (the chunk it was downloading when the cancel came is in them).
     _publish(run, phase="finished", progress=1.0)
 
 
@@ -345,8 +378,9 @@ def execute_sync_run(run_id: int, client: BinanceKlineClient | None = None) -> d
     Binance failures (a refused request, or one that kept failing past the client's own
     retries) mark the run failed and are not raised: repeating the task would only
     repeat them. Anything unexpected also marks the run failed, then propagates so the
-    worker logs it. A run that is finished, missing or being worked on elsewhere is
-    left alone.
+    worker logs it. A run cancelled while running stops at its next chunk and stays
+    cancelled. A run that is finished, cancelled, missing or being worked on elsewhere
+    is left alone.
     """
     with exclusive_job(_RUN_LOCK_NAMESPACE, run_id) as acquired:
         run = _claim(run_id) if acquired else None
@@ -356,6 +390,10 @@ def execute_sync_run(run_id: int, client: BinanceKlineClient | None = None) -> d
         try:
             job = _SyncJob(run, client or BinanceKlineClient())
             job.execute()
+        except _Cancelled:
+            logger.info("sync run %s cancelled while running; stopped", run.pk)
+            job.copy_client_stats()
+            _finish(run, SyncRun.Status.CANCELLED)
         except BinanceRejected as exc:
             _fail(run, job, str(exc) + _pause_watch_of_unknown_symbol(run, exc))
         except BinanceError as exc:
@@ -385,6 +423,63 @@ def _fail(run: SyncRun, job: _SyncJob | None, message: str) -> None:
     if job is not None:
         job.copy_client_stats()
     _finish(run, SyncRun.Status.FAILED, message or "failed without a message")
+
+
+# --- Cancelling a run ---------------------------------------------------------------
+
+
+def cancel_sync_run(
+    run: SyncRun, *, actor: AbstractBaseUser | None, request: HttpRequest | None = None
+) -> bool:
+    """Cancel a pending or running sync; False (nothing changed, nothing recorded) if it
+    had already finished. `run` is reloaded with its current state either way.
+
+    A pending run's queued task is revoked, and a worker that gets it all the same
+    finds the run cancelled and does nothing. A running one stops at its next chunk
+    (one Binance request away, longer while the client waits out a rate limit) and
+    keeps the candles it stored. Who cancelled, from where, goes into the audit trail.
+    """
+    with transaction.atomic():
+        run.refresh_from_db(
+            from_queryset=SyncRun.objects.select_for_update(of=("self",)).select_related(
+                "symbol", "requested_by"
+            )
+        )
+        if run.status not in ACTIVE_STATUSES:
+            return False
+        previous = run.status
+        run.status = SyncRun.Status.CANCELLED
+        run.finished_at = timezone.now()
+        by = actor.get_username() if actor is not None and actor.is_authenticated else ""
+        run.error = f"cancelled by {by}" if by else "cancelled"
+        run.save(update_fields=("status", "error", "finished_at"))
+        record_event(
+            SecurityAction.SYNC_CANCELLED,
+            actor=actor,
+            target=run,
+            request=request,
+            detail={
+                "symbol": run.symbol.name,
+                "timeframe": run.timeframe,
+                "previous_status": previous,
+            },
+        )
+        transaction.on_commit(lambda: _after_cancel(run))
+    return True
+
+
+def _after_cancel(run: SyncRun) -> None:
+    """Once the cancel is committed: revoke the queued task (not terminate: a running
+    one stops by itself at its next chunk) and send watchers the final state."""
+    from central.celery import app
+
+    if run.task_id:
+        try:
+            app.control.revoke(run.task_id)
+        except Exception:
+            # The run is cancelled all the same: a task delivered later does nothing.
+            logger.warning("could not revoke the task of sync run %s", run.pk, exc_info=True)
+    _publish(run, phase="finished", progress=1.0)
 
 
 # --- Creating runs -----------------------------------------------------------------

@@ -239,7 +239,7 @@ def celery_worker(django_db_setup, django_db_blocker, fake_binance_server):
         BINANCE_TESTNET_API_URL=fake_binance_server.api_url,
     )
     process, log_file = start_worker(
-        env, "default,marketdata,backtests", "test", "celery-worker.log"
+        env, "default,marketdata,backtests,replays", "test", "celery-worker.log"
     )
     yield process
     stop_worker(process, log_file)

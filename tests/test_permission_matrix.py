@@ -46,6 +46,7 @@ from backtest.execution import execute_backtest
 from backtest.models import Backtest, RunStatus, Strategy, Sweep
 from marketdata.models import CandleSeries, SyncRun
 from marketdata.services import create_sync_run, import_candles
+from tests.backtest.api.conftest import SMA_CROSS
 
 CLIENTS = ("owner", "viewer", "stranger", "operator", "anonymous")
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -73,23 +74,6 @@ def klines(count: int, start: datetime = T0) -> bytes:
     return "".join(rows).encode()
 
 
-def sma(window: object) -> dict:
-    return {"indicator": "sma", "params": {"window": window}}
-
-
-def cross(direction: str) -> dict:
-    return {
-        "left": sma({"param": "fast"}),
-        "op": f"crosses_{direction}",
-        "right": sma({"param": "slow"}),
-    }
-
-
-SMA_CROSS = {
-    "entry_rules": {"long": cross("above")},
-    "exit_rules": {"long": cross("below")},
-    "config": {"parameters": {"fast": 5, "slow": 20}, "direction": "long", "cash": 10000},
-}
 TEMPLATE_RUN = {"template": "sma_cross", "params": {"fast": 5, "slow": 20}}
 
 
@@ -290,6 +274,7 @@ MATRIX: tuple[Case, ...] = (
       body=SYNC_REQUEST),
     C("marketdata-sync-runs",  "get",    None,              403, 403, 403, 200, 401),
     C("marketdata-sync-run",   "get",    "sync_run",        403, 403, 403, 200, 401),
+    C("marketdata-sync-run-cancel", "post", "sync_run",     403, 403, 403, 200, 401),
     # The audit trail: operators only.
     C("audit-event-list",      "get",    None,              403, 403, 403, 200, 401),
     # Exchange credentials: each user's own, nobody else's (operators included); viewers

@@ -20,7 +20,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -39,18 +39,12 @@ from backtest.api.permissions import (
 )
 from backtest.engine.indicators import describe_catalogue
 from backtest.models import Backtest, EquityCurve, RunStatus, Sweep
-from central.api_errors import ERROR, errors
+from central.api_errors import ERROR, Conflict, errors
 
 READ_OR_RUN = (IsAuthenticated, CanRunBacktestsOrReadOnly)
 BACKTEST_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The backtest's id.")
 SWEEP_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The sweep's id.")
 STRATEGY_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The strategy's id.")
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the object's current state."
-    default_code = "conflict"
 
 
 @contextmanager
@@ -525,7 +519,7 @@ class BacktestCancelView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         backtest = _visible_backtest(request, pk)
         self.check_object_permissions(request, backtest)
-        if not services.cancel_backtest(backtest, actor=request.user):
+        if not services.cancel_backtest(backtest, actor=request.user, request=request):
             raise Conflict(f"backtest #{backtest.pk} has already finished ({backtest.status})")
         backtest = _visible_backtest(request, pk)
         return Response(s.BacktestSerializer(backtest, context={"request": request}).data)
@@ -686,7 +680,7 @@ class SweepCancelView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         sweep = get_object_or_404(_sweeps_with_cells(request), pk=pk)
         self.check_object_permissions(request, sweep)
-        if not services.cancel_sweep(sweep, actor=request.user):
+        if not services.cancel_sweep(sweep, actor=request.user, request=request):
             raise Conflict(f"sweep #{sweep.pk} has already finished ({sweep.status})")
         sweep = _sweeps_with_cells(request).get(pk=pk)
         return Response(s.SweepDetailSerializer(sweep, context={"request": request}).data)

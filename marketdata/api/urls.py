@@ -10,6 +10,11 @@ urlpatterns = [
     path("sync-runs/", views.SyncRunListView.as_view(), name="marketdata-sync-runs"),
     path("sync-runs/<int:pk>/", views.SyncRunDetailView.as_view(), name="marketdata-sync-run"),
     path(
+        "sync-runs/<int:pk>/cancel/",
+        views.SyncRunCancelView.as_view(),
+        name="marketdata-sync-run-cancel",
+    ),
+    path(
         "<str:symbol>/<str:timeframe>/", views.CandleRangeView.as_view(), name="marketdata-candles"
     ),
 ]

@@ -15,8 +15,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from central.api_errors import errors
-from marketdata import selectors, services
+from central.api_errors import ERROR, Conflict, errors
+from marketdata import selectors, services, sync
 from marketdata.api import serializers as s
 from marketdata.api.filters import SyncRunFilter
 from marketdata.api.permissions import CanImportCandles, CanSyncMarketData
@@ -237,6 +237,73 @@ class SyncRunDetailView(generics.RetrieveAPIView):
 
     def get_queryset(self):
         return selectors.sync_runs_for(self.request.user)
+
+
+CANCELLED_RUN_EXAMPLE = {
+    "id": 7,
+    "symbol": "ETHUSDT",
+    "timeframe": "1m",
+    "source": "binance",
+    "start": "2024-01-01T00:00:00Z",
+    "end": None,
+    "status": "cancelled",
+    "trigger": "api",
+    "requested_by": "operator",
+    "rows_inserted": 3000,
+    "rows_updated": 0,
+    "requests_made": 3,
+    "retries": 0,
+    "max_weight_used": 6,
+    "gaps_found": 0,
+    "gaps_filled": 0,
+    "unfilled_gaps": [],
+    "error": "cancelled by operator",
+    "created_at": "2026-11-21T22:10:02.114308Z",
+    "started_at": "2026-11-21T22:10:02.180512Z",
+    "finished_at": "2026-11-21T22:10:04.937205Z",
+}
+
+
+class SyncRunCancelView(generics.GenericAPIView):
+    """Cancel a pending or running sync run (operators only); returns the run.
+
+    A pending run never starts; a running one stops after the chunk it is downloading
+    and keeps the candles it stored, its counters saying how many.
+    """
+
+    serializer_class = s.SyncRunSerializer
+    permission_classes = (CanSyncMarketData,)
+
+    def get_queryset(self):
+        return selectors.sync_runs_for(self.request.user)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: s.SyncRunSerializer,
+            409: OpenApiResponse(ERROR, description="The run had already finished."),
+            **errors(401, 403, 404),
+        },
+        examples=[
+            OpenApiExample(
+                "Cancelled while running",
+                status_codes=["200"],
+                response_only=True,
+                value=CANCELLED_RUN_EXAMPLE,
+            ),
+            OpenApiExample(
+                "Already finished",
+                status_codes=["409"],
+                response_only=True,
+                value={"detail": "sync run #7 has already finished (succeeded)"},
+            ),
+        ],
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        run = self.get_object()
+        if not sync.cancel_sync_run(run, actor=request.user, request=request):
+            raise Conflict(f"sync run #{run.pk} has already finished ({run.status})")
+        return Response(self.get_serializer(run).data)
 
 
 CANDLE_PATH_PARAMETERS = [

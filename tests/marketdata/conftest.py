@@ -1,5 +1,5 @@
 """Market-data fixtures: kline clients on the fake Binance (`fake_binance`, in
-tests/conftest.py) and a sleep recorder."""
+tests/conftest.py), a sleep recorder, and admin pages without a static manifest."""
 
 from __future__ import annotations
 
@@ -27,3 +27,12 @@ def binance_client(
         return BinanceKlineClient(sleep=sleeps.append, **options)
 
     return make
+
+
+@pytest.fixture
+def admin_pages(settings) -> None:
+    """Admin pages render without a collectstatic manifest (tests never run collectstatic)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

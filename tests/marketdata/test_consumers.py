@@ -10,7 +10,7 @@ from marketdata.api.serializers import SyncRunSerializer
 from marketdata.models import SyncRun
 from marketdata.progress import publish_sync_progress
 from marketdata.services import get_or_create_symbol
-from marketdata.sync import create_manual_run, execute_sync_run
+from marketdata.sync import cancel_sync_run, create_manual_run, execute_sync_run
 from tests.fakes.fake_binance import make_klines
 from tests.ws import close_code, connect
 
@@ -111,3 +111,29 @@ def test_a_finished_run_sends_its_snapshot_then_closes(operator, run):
     assert (snapshot["status"], snapshot["error"]) == ("failed", "boom")
     assert (snapshot["phase"], snapshot["progress"]) == ("finished", 1.0)
     assert code == 1000
+
+
+def test_a_watcher_gets_the_cancel_as_the_final_message(operator, run):
+    path = f"/ws/market-data/sync-runs/{run.pk}/"
+
+    async def scenario():
+        communicator, connected, _ = await connect(operator, path)
+        assert connected
+        snapshot = await communicator.receive_json_from(timeout=5)
+        assert await sync_to_async(cancel_sync_run)(run, actor=operator)
+        final = await communicator.receive_json_from(timeout=5)
+        code = await close_code(communicator)
+        # Connecting afterwards: the cancelled state, then the close.
+        late, connected, _ = await connect(operator, path)
+        assert connected
+        late_snapshot = await late.receive_json_from(timeout=5)
+        return snapshot, final, code, late_snapshot, await close_code(late)
+
+    snapshot, final, code, late_snapshot, late_code = async_to_sync(scenario)()
+
+    assert snapshot["status"] == "pending"
+    assert (final["status"], final["error"]) == ("cancelled", "cancelled by ops")
+    assert (final["phase"], final["progress"]) == ("finished", 1.0)
+    assert set(final) == set(snapshot) and final["finished_at"].endswith("Z")
+    assert code == late_code == 1000
+    assert late_snapshot == final

@@ -710,15 +710,6 @@ def test_scheduled_runs_do_not_recheck_holes_before_the_last_stored_candle(
     assert all(r.int_param("startTime") > to_ms(hole[1]) for r in later)
 
 
-@pytest.fixture
-def admin_pages(settings) -> None:
-    """Admin pages render without a collectstatic manifest (tests never run collectstatic)."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 @pytest.mark.usefixtures("admin_pages")
 @pytest.mark.django_db
 def test_admin_sync_now_on_watched_symbols_queues_through_the_service(admin_client, admin_user):

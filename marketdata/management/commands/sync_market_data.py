@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = (
         "Download candles from Binance into the database, in this process (no worker "
         "needed): resumes after the last stored candle and fills gaps. Exits non-zero "
-        "if the sync fails."
+        "if the sync fails or is cancelled."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -46,7 +46,8 @@ class Command(BaseCommand):
         else:
             self._print_summary(summary)
         if summary["status"] != SyncRun.Status.SUCCEEDED:
-            raise CommandError(f"sync run #{summary['id']} failed: {summary['error']}")
+            # Failed, or cancelled from the admin or the API while it ran.
+            raise CommandError(f"sync run #{summary['id']} {summary['status']}: {summary['error']}")
 
     def _print_summary(self, summary: dict) -> None:
         self.stdout.write(

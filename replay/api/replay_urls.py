@@ -1,0 +1,3 @@
+"""Routes of the replays API, mounted under /api/."""
+
+urlpatterns: list = []

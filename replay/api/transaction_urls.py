@@ -1,0 +1,3 @@
+"""Routes of the transactions API (imports and the trader's fills), mounted under /api/."""
+
+urlpatterns: list = []
