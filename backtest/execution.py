@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,6 +24,7 @@ from backtest.progress import publish_backtest_progress
 from backtest.runner import TooFewBars, run_strategy
 from backtest.services import InvalidBacktestInput, finish_sweep
 from central.locks import exclusive_job, lock_for_transaction
+from central.run_progress import Cancelled, ProgressReporter, TimeLimitExceeded, fail_where
 from marketdata.selectors import OHLCV, candle_arrays, find_series
 from marketdata.timeframes import get_timeframe
 
@@ -35,7 +35,6 @@ _USER_SLOT_NAMESPACE = 0x42545553  # "BTUS"
 # Where each phase ends on the progress bar (percent). The engine reports every 2 % of
 # its bars, so no step between two messages exceeds 2 points.
 _LOADED, _SIGNALS_READY, _SIMULATED = 2.0, 4.0, 98.0
-_MIN_STEP = 1.0  # smaller advances wait for the next one, or for a second to pass
 
 
 INTERNAL_ERROR = (
@@ -44,53 +43,8 @@ INTERNAL_ERROR = (
 )
 
 
-class Cancelled(Exception):
-    """The run left "running" while it worked (cancelled, or reaped)."""
-
-
-class TimeLimitExceeded(Exception):
-    pass
-
-
 class NoFreeSlot(Exception):
     """The owner already has their maximum of backtests running; try again later."""
-
-
-@dataclass
-class _Reporter:
-    """Saves and publishes progress: at every call that moves it _MIN_STEP points, or
-    after a second; raises Cancelled when the run is no longer running and TimeLimitExceeded
-    past the time limit."""
-
-    backtest: Backtest
-    time_limit: float
-    started: float = 0.0
-    last_sent_at: float = 0.0
-    last_sent: float = -100.0
-
-    def __post_init__(self) -> None:
-        self.started = self.last_sent_at = time.monotonic()
-
-    def __call__(self, percent: float) -> None:
-        now = time.monotonic()
-        if now - self.started > self.time_limit:
-            raise TimeLimitExceeded(f"stopped after the time limit of {self.time_limit:g} s")
-        percent = max(min(percent, 100.0), self.last_sent)
-        if percent - self.last_sent < _MIN_STEP and now - self.last_sent_at < 1.0:
-            return
-        still_running = Backtest.objects.filter(
-            pk=self.backtest.pk, status=RunStatus.RUNNING
-        ).update(progress=percent, heartbeat_at=timezone.now())
-        if not still_running:
-            raise Cancelled
-        self.backtest.progress = percent
-        self.last_sent, self.last_sent_at = percent, now
-        publish_backtest_progress(self.backtest)
-
-    def heartbeat(self) -> None:
-        """No progress to tell, but still alive: checks the time limit, and at least
-        once a second the status (cancellation) and the heartbeat the reaper reads."""
-        self(self.last_sent)
 
 
 def execute_backtest(backtest_id: int, *, respect_user_limit: bool = True) -> dict:
@@ -105,7 +59,9 @@ def execute_backtest(backtest_id: int, *, respect_user_limit: bool = True) -> di
         backtest = _claim(backtest_id, respect_user_limit) if acquired else None
         if backtest is None:
             return _state(backtest_id)
-        reporter = _Reporter(backtest, settings.BACKTEST_TIME_LIMIT_SECONDS)
+        reporter = ProgressReporter(
+            backtest, settings.BACKTEST_TIME_LIMIT_SECONDS, publish_backtest_progress
+        )
         try:
             _run(backtest, reporter)
         except Cancelled:
@@ -148,7 +104,7 @@ def _claim(backtest_id: int, respect_user_limit: bool) -> Backtest | None:
     return backtest
 
 
-def _run(backtest: Backtest, report: _Reporter) -> None:
+def _run(backtest: Backtest, report: ProgressReporter) -> None:
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     bars = load_bars(backtest)
@@ -227,13 +183,17 @@ def reap_stale_backtests(stale_after: timedelta | None = None) -> list[int]:
     stale_after = stale_after or timedelta(seconds=settings.BACKTEST_STALE_AFTER_SECONDS)
     cutoff = timezone.now() - stale_after
     seconds = f"{stale_after.total_seconds():g} s"
-    reaped = _fail_where(
+    reaped = fail_where(
+        Backtest,
         Q(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff),
         f"the worker running it stopped reporting for over {seconds}",
+        publish_backtest_progress,
     )
-    reaped += _fail_where(
+    reaped += fail_where(
+        Backtest,
         Q(status=RunStatus.PENDING, created_at__lt=cutoff),
         f"it was created but not started within {seconds}",
+        publish_backtest_progress,
     )
     closable = Sweep.objects.filter(status__in=ACTIVE_STATUSES).exclude(
         backtests__status__in=ACTIVE_STATUSES
@@ -241,17 +201,3 @@ def reap_stale_backtests(stale_after: timedelta | None = None) -> list[int]:
     for sweep_id in closable.values_list("pk", flat=True):
         finish_sweep(sweep_id)
     return reaped
-
-
-def _fail_where(condition: Q, error: str) -> list[int]:
-    failed = []
-    for backtest in Backtest.objects.filter(condition):
-        # Conditional again: the run may have moved on since it was read.
-        updated = Backtest.objects.filter(condition, pk=backtest.pk).update(
-            status=RunStatus.FAILED, finished_at=timezone.now(), error=error
-        )
-        if updated:
-            backtest.refresh_from_db()
-            publish_backtest_progress(backtest)
-            failed.append(backtest.pk)
-    return failed

@@ -4,6 +4,7 @@ performance summary, and the compact equity curve."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -108,9 +109,9 @@ def _copy_trades(backtest_id: int, result: EngineResult) -> None:
         return
     timestamps = result.bars.timestamp
     columns = zip(
-        _utc_text(timestamps[trades.entry_index]),
+        utc_text(timestamps[trades.entry_index]),
         trades.entry_price.tolist(),
-        _utc_text(timestamps[trades.exit_index]),
+        utc_text(timestamps[trades.exit_index]),
         trades.exit_price.tolist(),
         trades.quantity.tolist(),
         trades.side.tolist(),
@@ -135,13 +136,45 @@ def _copy_trades(backtest_id: int, result: EngineResult) -> None:
             entry_reason, exit_reason, entry_bar, exit_bar,
         ) in columns
     )  # fmt: skip
-    sql = f"COPY {Trade._meta.db_table} ({', '.join(_TRADE_COLUMNS)}) FROM STDIN"
+    copy_text_lines(Trade._meta.db_table, _TRADE_COLUMNS, lines)
+
+
+def copy_text_lines(
+    table: str,
+    columns: Sequence[str],
+    lines: Iterator[str],
+    progress: Callable[[int], None] | None = None,
+    statement_rows: int = 25_000,
+) -> None:
+    """COPY rows in PostgreSQL's text format into `table`, inside the caller's
+    transaction. Each line ends with a newline; values are tab-separated, NULL is \\N,
+    and the caller has escaped what needs it.
+
+    With `progress`, the rows go in COPY statements of `statement_rows` each and
+    `progress(rows sent so far)` is called between them: a connection in the middle of
+    a COPY takes no other query, so that is where a progress write can go.
+    """
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
     connection.ensure_connection()
-    with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
-        # In blocks, so the server parses one while the next is being formatted.
-        while block := "".join(itertools.islice(lines, _COPY_BLOCK_ROWS)):
-            copy.write(block.encode())
+    sent, exhausted = 0, False
+    with connection.connection.cursor() as cursor:
+        while not exhausted:
+            in_statement = 0
+            with cursor.copy(sql) as copy:
+                # In blocks, so the server parses one while the next is being formatted.
+                while progress is None or in_statement < statement_rows:
+                    block = list(itertools.islice(lines, _COPY_BLOCK_ROWS))
+                    if block:
+                        copy.write("".join(block).encode())
+                        in_statement += len(block)
+                    if len(block) < _COPY_BLOCK_ROWS:
+                        exhausted = True
+                        break
+            sent += in_statement
+            if progress is not None and in_statement:
+                progress(sent)
 
 
-def _utc_text(microseconds: np.ndarray) -> list[str]:
+def utc_text(microseconds: np.ndarray) -> list[str]:
+    """Microseconds since the Unix epoch as ISO 8601 UTC text, for COPY."""
     return [f"{moment}Z" for moment in np.datetime_as_string(microseconds.astype("datetime64[us]"))]

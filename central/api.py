@@ -39,6 +39,7 @@ ENTRY_POINTS = {
     "strategy_validate": "strategy-validate",
     "backtests": "backtest-list",
     "sweeps": "sweep-list",
+    "replays": "replay-list",
 }
 
 

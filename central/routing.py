@@ -2,5 +2,6 @@
 
 from backtest.routing import websocket_urlpatterns as backtest_ws
 from marketdata.routing import websocket_urlpatterns as marketdata_ws
+from replay.routing import websocket_urlpatterns as replay_ws
 
-websocket_urlpatterns = [*marketdata_ws, *backtest_ws]
+websocket_urlpatterns = [*marketdata_ws, *backtest_ws, *replay_ws]

@@ -14,6 +14,8 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import JSONField, Value
+from django.db.models.functions import Now
 
 from backtest.models import RunStatus
 from marketdata.timeframes import TIMEFRAME_CHOICES
@@ -75,8 +77,15 @@ class TransactionType(models.TextChoices):
 
 
 class TransactionHistory(models.Model):
+    # No database foreign keys (db_constraint=False): their per-row referential checks
+    # cost more than a third of storing a 100,000-fill import. Fills are only written by
+    # replay.storage with an owner and a batch that exist; Django's deletion cascades
+    # (CASCADE, SET_NULL) do not depend on the constraints.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="transactions"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="transactions",
+        db_constraint=False,
     )
     import_batch = models.ForeignKey(
         ImportBatch,
@@ -84,6 +93,7 @@ class TransactionHistory(models.Model):
         null=True,
         blank=True,
         related_name="transactions",
+        db_constraint=False,
     )
     transaction_time = models.DateTimeField()
     symbol = models.CharField(max_length=20, help_text="Normalised: BTCUSDT.")
@@ -170,9 +180,22 @@ class ExecutionStatus(models.TextChoices):
 
 
 class ReplayExecution(models.Model):
-    replay_run = models.ForeignKey(ReplayRun, on_delete=models.CASCADE, related_name="executions")
+    # No database foreign keys to the run and the transaction: their per-row checks
+    # doubled the time to store a large run's executions, which only the replay writes
+    # (by COPY, inside the run's transaction, for rows it has just read). Deletes still
+    # cascade through the ORM. The run's own index is the (replay_run, status) one.
+    replay_run = models.ForeignKey(
+        ReplayRun,
+        on_delete=models.CASCADE,
+        related_name="executions",
+        db_constraint=False,
+        db_index=False,
+    )
     transaction_history = models.ForeignKey(
-        TransactionHistory, on_delete=models.CASCADE, related_name="replay_executions"
+        TransactionHistory,
+        on_delete=models.CASCADE,
+        related_name="replay_executions",
+        db_constraint=False,
     )
     backtest = models.ForeignKey(
         "backtest.Backtest",
@@ -181,22 +204,31 @@ class ReplayExecution(models.Model):
         blank=True,
         related_name="replay_executions",
     )
-    executed_at = models.DateTimeField()
+    # Database defaults: a replay's COPY leaves both out, and PostgreSQL fills them in
+    # (now() is the writing transaction's start, the same for the whole run).
+    executed_at = models.DateTimeField(db_default=Now())
     status = models.CharField(max_length=10, choices=ExecutionStatus.choices)
     candle_time = models.DateTimeField(null=True, blank=True)
     replay_price = models.DecimalField(**PRICE, null=True, blank=True)
     slippage = models.DecimalField(
-        **PRICE, null=True, blank=True, help_text="Real price minus replayed price, per unit."
+        **PRICE,
+        null=True,
+        blank=True,
+        help_text=(
+            "Per unit, positive when the real fill was worse: a buy's real minus replayed "
+            "price, a sell's replayed minus real price."
+        ),
     )
     slippage_pct = models.FloatField(null=True, blank=True)
     value_difference = models.DecimalField(
         **PRICE,
         null=True,
         blank=True,
-        help_text="What the real fill cost (buy) or brought (sell) beyond the replayed one.",
+        help_text="Slippage times quantity: what the real fill cost the trader against the "
+        "replayed one (negative: it did better).",
     )
     result = models.JSONField(default=dict, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, db_default=Value({}, JSONField()), blank=True)
 
     class Meta:
         ordering = ("replay_run", "id")

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, F, Max, Min, Q, QuerySet, Sum, Value
+from django.db.models import (
+    Count,
+    DecimalField,
+    F,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Sum,
+    TextField,
+    Value,
+)
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 
@@ -90,7 +101,7 @@ def transaction_summary(transactions: QuerySet[TransactionHistory]) -> list[dict
     fees = (
         transactions.order_by()
         .annotate(fee_text=KT("metadata__fee"))
-        .annotate(asset=Coalesce(KT("metadata__fee_asset"), Value("")))
+        .annotate(asset=Coalesce(KT("metadata__fee_asset"), Value(""), output_field=TextField()))
         .filter(fee_text__isnull=False)
         .values("symbol", "asset")
         .annotate(total=Sum(Cast("fee_text", DecimalField(max_digits=38, decimal_places=18))))

@@ -46,6 +46,9 @@ from backtest.execution import execute_backtest
 from backtest.models import Backtest, RunStatus, Strategy, Sweep
 from marketdata.models import CandleSeries, SyncRun
 from marketdata.services import create_sync_run, import_candles
+from replay import runs
+from replay.imports import import_file
+from replay.models import ImportBatch, ReplayRun, TransactionHistory
 from tests.backtest.api.conftest import SMA_CROSS
 
 CLIENTS = ("owner", "viewer", "stranger", "operator", "anonymous")
@@ -176,6 +179,26 @@ class World:
         return tokens.create_token(self.owner, "owner's script")[0]
 
     @cached_property
+    def import_batch(self) -> ImportBatch:
+        """The owner's import of two fills; shared with the viewer."""
+        batch = import_file(self.owner, BytesIO(GENERIC_FILLS), file_name="fills.csv")
+        self._share_with_viewer(batch)
+        return batch
+
+    @cached_property
+    def transaction(self) -> TransactionHistory:
+        """A fill of the shared import."""
+        return self.import_batch.transactions.order_by("id").first()
+
+    @cached_property
+    def replay_run(self) -> ReplayRun:
+        """A queued replay of the owner's fills (never sent); shared with the viewer."""
+        assert self.transaction
+        run = runs.submit_replay(self.owner, runs.ReplayRequest(symbol="BTCUSDT"))
+        self._share_with_viewer(run)
+        return run
+
+    @cached_property
     def sync_run(self) -> SyncRun:
         return create_sync_run("BTCUSDT", "1h", T0, user=self.users["operator"])
 
@@ -190,6 +213,9 @@ TARGETS: dict[str, Callable[[World], list]] = {
     "credential": lambda w: [w.credential.pk],
     "token": lambda w: [w.token.pk],
     "sync_run": lambda w: [w.sync_run.pk],
+    "import_batch": lambda w: [w.import_batch.pk],
+    "transaction": lambda w: [w.transaction.pk],
+    "replay_run": lambda w: [w.replay_run.pk],
 }
 
 # --- Request bodies (callables take the world: a body may need candles or a file) ------
@@ -216,6 +242,28 @@ def candle_file(w: World) -> dict:
         "symbol": "ETHUSDT",
         "timeframe": "1h",
     }
+
+
+GENERIC_FILLS = (
+    b"time,symbol,side,price,quantity,fee,fee_asset,type,id\n"
+    b"2024-01-01T10:00:00Z,BTCUSDT,buy,43000.5,0.01,0.043,USDT,limit,T-1\n"
+    b"2024-01-01T11:00:00Z,BTCUSDT,sell,43100,0.01,0.0431,USDT,market,T-2\n"
+)
+
+
+def fills_file(w: World) -> dict:
+    return {"file": SimpleUploadedFile("fills.csv", GENERIC_FILLS, content_type="text/csv")}
+
+
+def fetch_request(w: World) -> dict:
+    """The owner's credential: others name a credential that is not theirs (400)."""
+    return {"credential": w.credential.pk, "symbols": ["BTCUSDT"]}
+
+
+def replay_request(w: World) -> dict:
+    """The owner's fills exist; others own none, so theirs select nothing (400)."""
+    assert w.transaction
+    return {"symbol": "BTCUSDT", "timeframe": "1h", "fill": "close"}
 
 
 def backtest_request(w: World) -> dict:
@@ -340,6 +388,36 @@ MATRIX: tuple[Case, ...] = (
     C("sweep-shares",          "post",   "sweep",           201, 403, 404, 201, 401,
       body=SHARE_WITH_OPERATOR),
     C("sweep-shares",          "delete", "sweep",           204, 403, 404, 204, 401,
+      query=UNSHARE_VIEWER),
+    # Transactions: reading over the selectors (an import shared with the viewer shows
+    # its fills); deleting a fill is its owner's; importing takes the analyst role.
+    C("transaction-list",      "get",    None,              200, 200, 200, 200, 401),
+    C("transaction-detail",    "get",    "transaction",     200, 200, 404, 200, 401),
+    C("transaction-detail",    "delete", "transaction",     204, 403, 404, 403, 401),
+    C("transaction-upload",    "post",   None,              201, 403, 201, 201, 401,
+      body=fills_file, multipart=True),
+    C("transaction-fetch",     "post",   None,              202, 403, 400, 400, 401,
+      body=fetch_request),
+    C("transaction-summary",   "get",    None,              200, 200, 200, 200, 401),
+    C("import-batch-list",     "get",    None,              200, 200, 200, 200, 401),
+    C("import-batch-detail",   "get",    "import_batch",    200, 200, 404, 200, 401),
+    C("import-batch-shares",   "get",    "import_batch",    200, 403, 404, 200, 401),
+    C("import-batch-shares",   "post",   "import_batch",    201, 403, 404, 201, 401,
+      body=SHARE_WITH_OPERATOR),
+    C("import-batch-shares",   "delete", "import_batch",    204, 403, 404, 204, 401,
+      query=UNSHARE_VIEWER),
+    # Replays: of one's own fills only (a fill one can see but not own: 403).
+    C("transaction-replay",    "post",   "transaction",     202, 403, 404, 403, 401),
+    C("replay-list",           "get",    None,              200, 200, 200, 200, 401),
+    C("replay-list",           "post",   None,              202, 403, 400, 400, 401,
+      body=replay_request),
+    C("replay-detail",         "get",    "replay_run",      200, 200, 404, 200, 401),
+    C("replay-executions",     "get",    "replay_run",      200, 200, 404, 200, 401),
+    C("replay-cancel",         "post",   "replay_run",      200, 403, 404, 200, 401),
+    C("replay-shares",         "get",    "replay_run",      200, 403, 404, 200, 401),
+    C("replay-shares",         "post",   "replay_run",      201, 403, 404, 201, 401,
+      body=SHARE_WITH_OPERATOR),
+    C("replay-shares",         "delete", "replay_run",      204, 403, 404, 204, 401,
       query=UNSHARE_VIEWER),
 )
 # fmt: on
