@@ -96,4 +96,3 @@ def compare_with_backtest(
             "real": real_pnl,
         },
     }
-

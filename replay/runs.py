@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from audit.events import record_event
 from audit.models import SecurityAction
-from backtest.models import ACTIVE_STATUSES, RunStatus
+from backtest.models import ACTIVE_STATUSES, Backtest, RunStatus
 from backtest.services import (
     CANCELLED_MESSAGE,
     UNSENT_ERROR,
@@ -38,6 +38,11 @@ from central.locks import exclusive_job
 from central.run_progress import Cancelled, ProgressReporter, TimeLimitExceeded, fail_where
 from marketdata.models import DEFAULT_SOURCE
 from marketdata.services import InvalidParameter, check_source, check_timeframe, normalise_symbol
+from replay.backtest_comparison import (
+    backtest_period,
+    compare_with_backtest,
+    default_tolerance_seconds,
+)
 from replay.models import FillModel, ReplayRun, TransactionHistory
 from replay.progress import publish_replay_progress, replay_message
 from replay.replaying import (
@@ -82,6 +87,9 @@ class ReplayRequest:
     transaction_ids: list[int] | None = None
     source: str = DEFAULT_SOURCE
     name: str = ""
+    # Set by submit_backtest_replay: the summary then compares the fills with it.
+    backtest: Backtest | None = None
+    tolerance_seconds: float | None = None
 
 
 # --- Creating and queueing --------------------------------------------------------------
@@ -105,9 +113,12 @@ def create_replay(
     parameters: dict = {"source": source}
     if request.transaction_ids is not None:
         parameters["transaction_ids"] = sorted(set(request.transaction_ids))
+    if request.backtest is not None:
+        parameters["tolerance_seconds"] = request.tolerance_seconds
     with transaction.atomic():
         run = ReplayRun.objects.create(
             owner=owner,
+            backtest=request.backtest,
             name=request.name,
             symbol=symbol or "",
             timeframe=timeframe,
@@ -266,6 +277,49 @@ def replay_transaction(
     )
 
 
+MAX_TOLERANCE_SECONDS = 7 * 86_400
+
+
+def submit_backtest_replay(
+    owner: AbstractBaseUser,
+    backtest: Backtest,
+    *,
+    fill_model: str = FillModel.CLOSE,
+    timeframe: str | None = None,
+    tolerance_seconds: float | None = None,
+    http_request: HttpRequest | None = None,
+) -> ReplayRun:
+    """Queue a replay of the owner's fills of the backtest's symbol over its period, whose
+    summary gains a "comparison" with the backtest's signals. The backtest must have
+    completed (its period is the candles it ran on)."""
+    if backtest.status != RunStatus.COMPLETED or "data_start" not in backtest.metadata:
+        raise InvalidReplayInput.single(
+            None, f"backtest #{backtest.pk} has not completed ({backtest.status})"
+        )
+    if tolerance_seconds is None:
+        tolerance_seconds = default_tolerance_seconds(backtest)
+    if not 0 <= tolerance_seconds <= MAX_TOLERANCE_SECONDS:
+        raise InvalidReplayInput.single(
+            "tolerance_seconds", f"must be between 0 and {MAX_TOLERANCE_SECONDS}"
+        )
+    start, end = backtest_period(backtest)
+    return submit_replay(
+        owner,
+        ReplayRequest(
+            symbol=backtest.symbol,
+            timeframe=timeframe or backtest.timeframe,
+            fill_model=fill_model,
+            start=start,
+            end=end,
+            source=backtest.source,
+            name=f"against backtest #{backtest.pk}",
+            backtest=backtest,
+            tolerance_seconds=tolerance_seconds,
+        ),
+        http_request,
+    )
+
+
 def enqueue_replay(run: ReplayRun) -> None:
     """Mark queued and send the task once the transaction commits (so the worker finds
     the row)."""
@@ -402,6 +456,14 @@ def _run(run: ReplayRun, report: ProgressReporter) -> None:
         matched += len(symbol_fills)
         report(_LOADED + (_MATCHED - _LOADED) * matched / count)
     summary = summarise(replays, window)
+    if run.backtest is not None:
+        symbol = run.backtest.symbol
+        summary["comparison"] = compare_with_backtest(
+            run.backtest,
+            fills.get(symbol),
+            run.parameters["tolerance_seconds"],
+            summary["symbols"].get(symbol, {}).get("real"),
+        )
     timings["match"] = time.perf_counter() - clock
     report(_POSITIONS)
 

@@ -406,7 +406,10 @@ MATRIX: tuple[Case, ...] = (
       body=SHARE_WITH_OPERATOR),
     C("import-batch-shares",   "delete", "import_batch",    204, 403, 404, 204, 401,
       query=UNSHARE_VIEWER),
-    # Replays: of one's own fills only (a fill one can see but not own: 403).
+    # Replays: of one's own fills only (a fill one can see but not own: 403). Against a
+    # backtest: any one can see; the operator owns no fills in its period (400).
+    C("backtest-replay",       "post",   "backtest",        202, 403, 404, 400, 401,
+      body=replay_request),
     C("transaction-replay",    "post",   "transaction",     202, 403, 404, 403, 401),
     C("replay-list",           "get",    None,              200, 200, 200, 200, 401),
     C("replay-list",           "post",   None,              202, 403, 400, 400, 401,

@@ -263,3 +263,17 @@ class ReplayRunDetailSerializer(ReplayRunSerializer):
     )
     def get_executions_truncated(self, run: ReplayRun) -> bool:
         return len(self._first_executions(run)) > DETAIL_EXECUTIONS
+
+
+class BacktestReplaySerializer(serializers.Serializer):
+    """Replay your fills of a backtest's symbol over its period, against its signals."""
+
+    fill = fill_field(required=False, default=FillModel.CLOSE)
+    timeframe = serializers.CharField(
+        required=False, help_text="The candles to replay against; default: the backtest's."
+    )
+    tolerance_seconds = serializers.FloatField(
+        required=False,
+        help_text="How far a fill may be from a signal of its side and still follow it; "
+        "default: one bar of the backtest's timeframe.",
+    )

@@ -20,6 +20,7 @@ urlpatterns = [
         shares_view(selectors.visible_replay_runs, "replay"),
         name="replay-shares",
     ),
+    path("backtests/<int:pk>/replay/", views.BacktestReplayView.as_view(), name="backtest-replay"),
     path(
         "transactions/history/<int:pk>/replay/",
         views.TransactionReplayView.as_view(),

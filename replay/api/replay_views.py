@@ -30,6 +30,7 @@ from rest_framework.views import APIView
 
 from backtest.api.serializers import problems_as_errors
 from backtest.api.views import PageSizePagination
+from backtest.selectors import visible_backtests
 from backtest.services import NotAllowed
 from central.api_errors import ERROR, Conflict, errors
 from replay import runs, selectors
@@ -347,6 +348,44 @@ class TransactionReplayView(APIView):
                 timeframe=options["timeframe"],
                 fill_model=options["fill"],
                 source=options["source"],
+                http_request=request,
+            )
+        return _accepted(request, run)
+
+
+class BacktestReplayView(APIView):
+    """Replay your fills of a backtest's symbol over its period (202): the run's summary
+    gains a "comparison" with the backtest's signals (matched fills, missed signals,
+    timing, PnL real versus strategy). Any backtest you can see; another's answers 404."""
+
+    permission_classes = (IsAuthenticated, CanRunReplaysOrReadOnly)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("id", int, OpenApiParameter.PATH, description="The backtest's id.")
+        ],
+        request=s.BacktestReplaySerializer,
+        responses={202: s.ReplayRunDetailSerializer, **errors(400, 401, 403, 404)},
+        examples=[
+            OpenApiExample(
+                "Within five minutes of a signal, at the candle's open",
+                request_only=True,
+                value={"fill": "open", "tolerance_seconds": 300},
+            )
+        ],
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        backtest = get_object_or_404(visible_backtests(request.user), pk=pk)
+        form = s.BacktestReplaySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        options = form.validated_data
+        with _service_errors():
+            run = runs.submit_backtest_replay(
+                request.user,
+                backtest,
+                fill_model=options["fill"],
+                timeframe=options.get("timeframe"),
+                tolerance_seconds=options.get("tolerance_seconds"),
                 http_request=request,
             )
         return _accepted(request, run)
