@@ -151,12 +151,30 @@ def supervise(processes: dict[str, subprocess.Popen]) -> int:
     return status
 
 
+def find_chromium() -> str | None:
+    """The browser for the UI tests: CENTRAL_CHROMIUM, else a Chromium on PATH (Debian's
+    `chromium` in CI), else Playwright's own, installed on first use."""
+    configured = os.environ.get("CENTRAL_CHROMIUM")
+    if configured:
+        return configured
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    log("no Chromium on PATH; installing Playwright's (python -m playwright install chromium)")
+    subprocess.call([sys.executable, "-m", "playwright", "install", "chromium"])
+    return None
+
+
 def run_tests(pytest_args: list[str]) -> int:
     root = Path(tempfile.mkdtemp(prefix="central-test-"))
     try:
         with services(root, throwaway=True, redis_port=free_port()) as urls:
             env = base_environment({**urls, "SECRET_KEY": "test-secret-key", "DEBUG": "false"})
             env.setdefault("CENTRAL_TEST_ARTIFACTS", str(BASE_DIR / "test-artifacts"))
+            chromium = find_chromium()
+            if chromium:
+                env["CENTRAL_CHROMIUM"] = chromium
             # Production static storage (hashed names from a manifest), as served for real.
             env["STATIC_ROOT"] = str(root / "static")
             manage(env, "collectstatic", "--no-input", "--verbosity", "0")

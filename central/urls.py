@@ -27,5 +27,9 @@ urlpatterns = [
     path("api/", include("replay.api.transaction_urls")),
     path("api/", include("replay.api.replay_urls")),
     path("accounts/", include("accounts.web_urls")),
+    path("settings/", include("accounts.settings_urls")),
+    path("", include("marketdata.web_urls")),
+    path("", include("backtest.web_urls")),
+    path("", include("replay.web_urls")),
     path("", include("django_prometheus.urls")),
 ]

@@ -1,0 +1,3 @@
+"""The settings page."""
+
+urlpatterns: list = []

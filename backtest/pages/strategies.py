@@ -1,0 +1,3 @@
+"""Placeholder until the page lands."""
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""The analysts' pages for strategies, backtests, comparisons and sweeps."""
+
+from backtest.pages import comparison, runs, strategies
+
+urlpatterns = [*strategies.urlpatterns, *runs.urlpatterns, *comparison.urlpatterns]

@@ -1,0 +1,3 @@
+"""Browser pages of marketdata."""
+
+urlpatterns: list = []

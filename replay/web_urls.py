@@ -1,0 +1,3 @@
+"""Browser pages of replay."""
+
+urlpatterns: list = []
