@@ -1,3 +1,9 @@
-"""The settings page."""
+"""The settings page, mounted at /settings/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from accounts import settings_views
+
+urlpatterns = [
+    path("", settings_views.settings_page, name="settings-page"),
+]

@@ -22,13 +22,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Model, TextChoices
+from django.db.models import BooleanField, CharField, ExpressionWrapper, Model, Q, TextChoices
+from django.db.models.functions import Cast
 from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import get_groups_with_perms, get_users_with_perms
 
-from accounts.access import permission_name
+from accounts.access import granted_ids, permission_name
 from audit.events import record_event
 from audit.models import SecurityAction
 
@@ -305,3 +306,114 @@ def can_share(user: AbstractBaseUser, obj: Model) -> bool:
     return user.is_authenticated and (
         obj.owner_id == user.pk or user.has_perm(permission_name(type(obj), "change"))
     )
+
+
+# --- Reads for the settings page: what a user shares, and what is shared with them. ----
+# Each answers in a fixed number of queries (per shareable model, not per object).
+
+
+@dataclass(frozen=True)
+class SharedObject:
+    """An object with who it is shared with (`shared_by`), or with the level it is
+    shared with the reader at (`shared_with`)."""
+
+    obj: Model
+    shares: tuple[Share, ...] = ()
+    level: Level | None = None
+
+
+def shareable_models() -> list[type[Model]]:
+    """The registered shareable models, in a stable order (by app and model label)."""
+    return sorted(_shareable, key=lambda model: model._meta.label_lower)
+
+
+def own_shareable(owner: AbstractBaseUser, model: type[Model]):
+    """The `model` objects `owner` owns, newest first: what they may share as an owner
+    (unlike `access.owned`, holders of model-wide permissions get only their own)."""
+    if not owner.is_authenticated:
+        return model.objects.none()
+    return model.objects.filter(owner=owner).order_by("-pk")
+
+
+def shared_by(owner: AbstractBaseUser) -> list[SharedObject]:
+    """Objects `owner` owns that are shared with another user or a group, each with its
+    shares. Two permission reads over every shareable model, then one read per model
+    that has shared objects, whatever their number."""
+    if not owner.is_authenticated:
+        return []
+    models = shareable_models()
+    content_types = ContentType.objects.get_for_models(*models)
+    owned_rows = Q()
+    for model in models:
+        owned_pks = (
+            own_shareable(owner, model)
+            .order_by()
+            .annotate(pk_text=Cast("pk", CharField()))
+            .values("pk_text")
+        )
+        owned_rows |= Q(content_type=content_types[model], object_pk__in=owned_pks)
+    username = f"user__{get_user_model().USERNAME_FIELD}"
+    found: dict[tuple[int, str], dict[tuple[GranteeType, str], set[str]]] = defaultdict(
+        lambda: defaultdict(set)
+    )
+    for grantee_type, rows in (
+        (
+            GranteeType.USER,
+            UserObjectPermission.objects.filter(owned_rows)
+            .exclude(user=owner)
+            .values_list("content_type_id", "object_pk", username, "permission__codename"),
+        ),
+        (
+            GranteeType.GROUP,
+            GroupObjectPermission.objects.filter(owned_rows).values_list(
+                "content_type_id", "object_pk", "group__name", "permission__codename"
+            ),
+        ),
+    ):
+        for content_type_id, object_pk, name, codename in rows:
+            found[(content_type_id, object_pk)][(grantee_type, name)].add(codename)
+    result = []
+    for model in models:
+        content_type_id = content_types[model].pk
+        pks = {object_pk for (ct_id, object_pk) in found if ct_id == content_type_id}
+        if not pks:
+            continue
+        change = f"change_{model._meta.model_name}"
+        for obj in own_shareable(owner, model).filter(pk__in=pks):
+            grants = found[(content_type_id, str(obj.pk))]
+            shares = sorted(
+                (
+                    Share(grantee_type, name, _level(codenames, change))
+                    for (grantee_type, name), codenames in grants.items()
+                ),
+                key=lambda item: (item.grantee_type, item.grantee),
+            )
+            result.append(SharedObject(obj, tuple(shares)))
+    return result
+
+
+def shared_with(user: AbstractBaseUser) -> list[SharedObject]:
+    """Objects other users shared with `user` (directly or through one of their groups),
+    newest first per model, their owners loaded; one read per shareable model. Objects
+    seen only through a model-wide permission (operators) or being public are not
+    shares and are not listed."""
+    if not user.is_authenticated:
+        return []
+    result = []
+    for model in shareable_models():
+        objects = (
+            model.objects.filter(pk__in=granted_ids(user, model, "view"))
+            .exclude(owner=user)
+            .select_related("owner")
+            .annotate(
+                shared_for_change=ExpressionWrapper(
+                    Q(pk__in=granted_ids(user, model, "change")), output_field=BooleanField()
+                )
+            )
+            .order_by("-pk")
+        )
+        result += [
+            SharedObject(obj, level=Level.CHANGE if obj.shared_for_change else Level.VIEW)
+            for obj in objects
+        ]
+    return result

@@ -15,7 +15,8 @@ from typing import Any
 from auditlog.context import auditlog_value, set_actor
 from celery.signals import before_task_publish, task_postrun, task_prerun
 from django.contrib.auth import get_user_model
-from django.contrib.contenttypes.models import ContentType
+
+from central.content_type_cache import clear_content_type_caches
 
 ACTOR_HEADER = "central_actor_id"
 ADDRESS_HEADER = "central_actor_addr"
@@ -42,7 +43,7 @@ def _add_actor_headers(headers: dict[str, Any] | None = None, **kwargs: Any) -> 
 def _enter_actor(task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
     # A worker outlives content-type rows it cached (a migrate adding models while it
     # runs; the test suite's flushes): a stale id would make every audit write fail.
-    ContentType.objects.clear_cache()
+    clear_content_type_caches()
     actor_id = getattr(task.request, ACTOR_HEADER, None) if task is not None else None
     if actor_id is None or task_id is None:
         return

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from accounts.access import User, accessible, granted_ids, owned
-from backtest.models import Backtest, Strategy, Sweep, Trade
+from backtest.models import Backtest, RunStatus, Strategy, Sweep, Trade
 
 
 def can_run_backtests(user: User) -> bool:
@@ -58,6 +58,24 @@ def manageable_backtests(user: User) -> QuerySet[Backtest]:
 
 def can_watch_backtest(user: User, backtest_id: int) -> bool:
     return visible_backtests(user).filter(pk=backtest_id).exists()
+
+
+def queue_positions(backtests: list[Backtest]) -> dict[int, int]:
+    """Place in the queue of each waiting run among `backtests` (1 = next): its rank
+    among every user's queued runs, by the time they were queued.
+
+    Counts only; whose runs are ahead is not revealed. One indexed count per waiting
+    run, so callers pass a page of runs, not a whole history.
+    """
+    positions: dict[int, int] = {}
+    for backtest in backtests:
+        if backtest.status != RunStatus.QUEUED or backtest.queued_at is None:
+            continue
+        earlier = Q(queued_at__lt=backtest.queued_at)
+        tied = Q(queued_at=backtest.queued_at, pk__lt=backtest.pk)
+        ahead = Backtest.objects.filter(earlier | tied, status=RunStatus.QUEUED)
+        positions[backtest.pk] = ahead.count() + 1
+    return positions
 
 
 def backtest_trades(backtest: Backtest) -> QuerySet[Trade]:

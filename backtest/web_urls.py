@@ -1,5 +1,10 @@
 """The analysts' pages for strategies, backtests, comparisons and sweeps."""
 
-from backtest.pages import comparison, runs, strategies
+from backtest.pages import comparison, runs, strategies, sweeps
 
-urlpatterns = [*strategies.urlpatterns, *runs.urlpatterns, *comparison.urlpatterns]
+urlpatterns = [
+    *strategies.urlpatterns,
+    *runs.urlpatterns,
+    *comparison.urlpatterns,
+    *sweeps.urlpatterns,
+]

@@ -1,3 +1,9 @@
 """Browser pages of marketdata."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from marketdata import web_views
+
+urlpatterns = [
+    path("market/", web_views.market_page, name="market-page"),
+]

@@ -145,7 +145,8 @@
     return null;
   }
 
-  function showErrors(form, error) {
+  /* options.focus false: leave the focus where it is (live checks while typing). */
+  function showErrors(form, error, options) {
     clearErrors(form);
     var box = form.querySelector(".form-errors");
     var leftover = [];
@@ -168,6 +169,7 @@
       box.textContent = leftover.join("\n");
       box.hidden = false;
     }
+    if (options && options.focus === false) return;
     var first = form.querySelector('[aria-invalid="true"]') || box;
     if (first && first.focus) first.focus();
   }

@@ -11,7 +11,9 @@
   function themeOptions() {
     var c = window.Central.cssVar;
     return {
-      layout: { background: { type: "solid", color: c("--bg") }, textColor: c("--text") },
+      // No attribution logo: the library injects a <style> element for it, which the CSP
+      // (style-src 'self') refuses with a console error.
+      layout: { background: { type: "solid", color: c("--bg") }, textColor: c("--text"), attributionLogo: false },
       grid: { vertLines: { color: c("--chart-grid") }, horzLines: { color: c("--chart-grid") } },
       rightPriceScale: { borderColor: c("--border") },
       timeScale: { borderColor: c("--border"), timeVisible: true, secondsVisible: false },
@@ -47,17 +49,27 @@
       chart.priceScale("volume").applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
       candleSeries.priceScale().applyOptions({ scaleMargins: { top: 0.05, bottom: 0.25 } });
     }
+    var lastRows = null;
+    function setVolume() {
+      if (!volumeSeries || !lastRows) return;
+      volumeSeries.setData(lastRows.map(function (r) {
+        return { time: time(r.time), value: r.volume, color: r.close >= r.open ? colors.up + "80" : colors.down + "80" };
+      }));
+    }
     function setCandles(rows) {
+      lastRows = rows;
       candleSeries.setData(rows.map(function (r) {
         return { time: time(r.time), open: r.open, high: r.high, low: r.low, close: r.close };
       }));
-      if (volumeSeries) {
-        volumeSeries.setData(rows.map(function (r) {
-          return { time: time(r.time), value: r.volume, color: r.close >= r.open ? colors.up + "80" : colors.down + "80" };
-        }));
-      }
+      setVolume();
       container.setAttribute("data-candle-count", String(rows.length));
     }
+    // Up/down colours follow the theme (the volume bars carry theirs per bar).
+    window.Central.onTheme(function () {
+      colors = upDown();
+      candleSeries.applyOptions({ upColor: colors.up, downColor: colors.down, wickUpColor: colors.up, wickDownColor: colors.down });
+      setVolume();
+    });
     return { chart: chart, candles: candleSeries, volume: volumeSeries, setCandles: setCandles };
   }
 

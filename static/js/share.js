@@ -39,5 +39,7 @@
     load();
   }
 
+  /* For panels a page adds later (cloned from a <template>, one share_url per object). */
+  C.share = { setUp: setUp };
   document.querySelectorAll("[data-share-panel]").forEach(setUp);
 })();

@@ -57,4 +57,4 @@ def test_home_page_lists_stored_series_to_signed_in_users_only(client, tmp_path,
     assert b"/admin/" in anonymous.content and b"/api/docs/" in anonymous.content
     client.force_login(analyst)
     page = client.get("/")
-    assert b"ETHUSDT" in page.content and b"<td>24</td>" in page.content
+    assert b"ETHUSDT" in page.content and b'<td class="num">24</td>' in page.content

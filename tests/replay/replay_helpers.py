@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import numpy as np
 
+from backtest.models import Backtest, RunStatus, Trade
 from marketdata.importers.batch import CandleBatch
 from marketdata.services import get_or_create_series
 from marketdata.storage import upsert_candles
@@ -69,3 +70,34 @@ def make_fills(owner, rows: list[dict]) -> list[TransactionHistory]:
             )
         )
     return TransactionHistory.objects.bulk_create(fills)
+
+
+def make_backtest(owner) -> Backtest:
+    """1m BTCUSDT over one hour from T0: a long trade 10→30 min (+5), a short 40→50
+    (-2)."""
+    backtest = Backtest.objects.create(
+        owner=owner,
+        strategy_snapshot={"name": "hand-made"},
+        symbol="BTCUSDT",
+        timeframe="1m",
+        initial_balance=Decimal(1000),
+        parameters={},
+        reproducibility_hash="0" * 64,
+        status=RunStatus.COMPLETED,
+        metadata={
+            "data_start": T0.isoformat(),
+            "data_end": (T0 + timedelta(minutes=59)).isoformat(),
+        },
+    )
+    for entry, exit_, side, pnl in ((10, 30, "long", 5), (40, 50, "short", -2)):
+        Trade.objects.create(
+            backtest=backtest,
+            entry_time=at(entry),
+            entry_price=Decimal(100),
+            exit_time=at(exit_),
+            exit_price=Decimal(100),
+            quantity=Decimal(1),
+            side=side,
+            pnl=Decimal(pnl),
+        )
+    return backtest

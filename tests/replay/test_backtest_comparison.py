@@ -1,49 +1,15 @@
 """Replaying real fills in the context of a backtest: matches, missed signals, timing and
 PnL, on a hand-made backtest whose trades are known."""
 
-from datetime import timedelta
-from decimal import Decimal
-
 import pytest
 from rest_framework.test import APIClient
 
-from backtest.models import Backtest, RunStatus, Trade
+from backtest.models import RunStatus, Trade
 from replay import runs
 from replay.models import ReplayRun
-from tests.replay.replay_helpers import T0, at, flat_candles, make_fills
+from tests.replay.replay_helpers import T0, at, flat_candles, make_backtest, make_fills
 
 pytestmark = pytest.mark.django_db
-
-
-def make_backtest(owner) -> Backtest:
-    """1m BTCUSDT over one hour from T0: a long trade 10→30 min (+5), a short 40→50
-    (-2)."""
-    backtest = Backtest.objects.create(
-        owner=owner,
-        strategy_snapshot={"name": "hand-made"},
-        symbol="BTCUSDT",
-        timeframe="1m",
-        initial_balance=Decimal(1000),
-        parameters={},
-        reproducibility_hash="0" * 64,
-        status=RunStatus.COMPLETED,
-        metadata={
-            "data_start": T0.isoformat(),
-            "data_end": (T0 + timedelta(minutes=59)).isoformat(),
-        },
-    )
-    for entry, exit_, side, pnl in ((10, 30, "long", 5), (40, 50, "short", -2)):
-        Trade.objects.create(
-            backtest=backtest,
-            entry_time=at(entry),
-            entry_price=Decimal(100),
-            exit_time=at(exit_),
-            exit_price=Decimal(100),
-            quantity=Decimal(1),
-            side=side,
-            pnl=Decimal(pnl),
-        )
-    return backtest
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ def test_signed_out_visitors_see_no_navigation_and_can_sign_in(browser_page):
     page = browser_page
     page.goto("/")
     assert page.locator("nav.site-nav").count() == 0
-    assert page.get_by_role("link", name="Sign in").is_visible()
+    assert page.locator("header").get_by_role("link", name="Sign in").is_visible()
 
 
 def test_pages_load_nothing_from_outside(browser_page, analyst):
