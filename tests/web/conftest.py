@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connections
 
 from tests.conftest import BASE_DIR, current_test_database, worker_environment
 
@@ -151,6 +152,9 @@ def browser_page(live_web, transactional_db, monkeypatch):
         finally:
             context.close()
             browser.close()
+            # ORM calls made while Playwright's loop ran opened connections in that
+            # context's storage; close them here or they outlive the test database.
+            connections.close_all()
     assert not errors, "JavaScript console errors:\n" + "\n".join(errors)
 
 

@@ -47,6 +47,7 @@ def analyst_with_password(analyst):
 def sign_in_with_the_form(page, username: str) -> None:
     page.goto("/")
     page.locator("header").get_by_role("link", name="Sign in").click()
+    screenshots(page, "journey-0-sign-in")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
