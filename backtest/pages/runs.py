@@ -67,7 +67,7 @@ def _prefill(backtest: Backtest) -> dict:
         "parameters": parameters.pop("parameters", {}) or {},
         "options": {
             key: parameters.get(key)
-            for key in ("cash", "fee", "slippage", "direction", "fill", "sizing")
+            for key in ("cash", "fee", "slippage", "direction", "fill", "sizing", "risk")
         },
     }
 

@@ -16,9 +16,9 @@ from django.urls import path, reverse
 
 from accounts.sharing import can_share
 from backtest import selectors, strategy_templates
-from backtest.engine.types import DIRECTIONS, FILL_MODES
 from backtest.models import ACTIVE_STATUSES
 from backtest.pages.comparison import backtest_page_pattern, metric_choices
+from marketdata.models import DEFAULT_SOURCE
 from marketdata.selectors import stored_series
 
 
@@ -45,7 +45,8 @@ def sweep_list_page(request: HttpRequest) -> HttpResponse:
 @login_required
 def sweep_new_page(request: HttpRequest) -> HttpResponse:
     """The launch form; users without the right to run sweeps are refused (403), as the
-    API would refuse them."""
+    API would refuse them. Each strategy and template comes with its parameters and its
+    engine settings (`config`), which the form greys in as what applies when left empty."""
     if not selectors.can_run_sweeps(request.user):
         raise PermissionDenied("You may not run sweeps.")
     strategies = [
@@ -53,14 +54,18 @@ def sweep_new_page(request: HttpRequest) -> HttpResponse:
             "id": strategy.pk,
             "name": strategy.name,
             "parameters": (strategy.config or {}).get("parameters") or {},
+            "config": strategy.config or {},
         }
-        for strategy in selectors.visible_strategies(request.user).order_by("name", "id")
+        for strategy in selectors.visible_strategies(request.user)
+        .filter(is_active=True)
+        .order_by("name", "id")
     ]
     templates = [
         {
             "name": name,
             "title": template.title,
             "parameters": template.config.get("parameters") or {},
+            "config": template.config,
         }
         for name, template in strategy_templates.TEMPLATES.items()
     ]
@@ -85,8 +90,8 @@ def sweep_new_page(request: HttpRequest) -> HttpResponse:
     context = {
         "page_data": page_data,
         "metrics": metric_choices(),
-        "directions": DIRECTIONS,
-        "fill_modes": FILL_MODES,
+        "default_source": DEFAULT_SOURCE,
+        "sources": sorted({item["source"] for item in series} | {DEFAULT_SOURCE}),
         "symbols": sorted({item["symbol"] for item in series}),
         "timeframes": sorted({item["timeframe"] for item in series}),
     }

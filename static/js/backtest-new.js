@@ -5,19 +5,7 @@
 (function () {
   "use strict";
   var C = window.Central;
-  var OPTION_FIELDS = ["cash", "fee", "slippage", "direction", "fill"];
-  var SIZING_FIELDS = ["mode", "value", "atr_window", "atr_multiple"];
-  var RISK_FIELDS = ["stop_loss", "take_profit", "trailing_stop"];
-
-  /* "2024-01-02T00:00:00Z" -> "2024-01-02T00:00" (datetime-local, read as UTC). */
-  function toLocalInput(iso) { return iso ? String(iso).replace("Z", "").slice(0, 16) : ""; }
-  function fromLocalInput(value) { return value ? (value.length === 16 ? value + ":00" : value) + "Z" : null; }
-
-  /* A number when the text is one; otherwise the text, so the API names the problem. */
-  function number(text) {
-    var n = Number(text);
-    return text !== "" && isFinite(n) ? n : text;
-  }
+  var R = C.runOptions;
 
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("backtest-form");
@@ -36,34 +24,14 @@
     var timeframeOrder = [];
     var carriedRisk = (prefill.options && prefill.options.risk) || null;
 
-    function setPlaceholder(name, value) {
-      var input = field(name);
-      if (!input) return;
-      if (input.tagName === "SELECT") {
-        var first = input.querySelector('option[value=""]');
-        if (first) first.textContent = value === undefined || value === null ? "strategy's" : "strategy's (" + value + ")";
-      } else {
-        input.placeholder = value === undefined || value === null ? "" : String(value);
-      }
-    }
-
     function strategyChanged() {
       var strategy = strategies[field("strategy").value];
       var config = (strategy && strategy.config) || {};
-      OPTION_FIELDS.forEach(function (key) { setPlaceholder("options." + key, config[key]); });
-      SIZING_FIELDS.forEach(function (key) { setPlaceholder("options.sizing." + key, (config.sizing || {})[key]); });
-      RISK_FIELDS.forEach(function (key) { setPlaceholder("options.risk." + key, (config.risk || {})[key]); });
+      R.showDefaults(form, config);
       var parameters = config.parameters || {};
       var names = Object.keys(parameters);
-      parametersBox.replaceChildren.apply(parametersBox, names.map(function (name) {
-        var id = "bt-param-" + name.replace(/[^A-Za-z0-9_-]/g, "_");
-        var given = prefill.parameters && prefill.parameters[name] !== undefined && String(prefill.strategy) === field("strategy").value
-          ? prefill.parameters[name] : "";
-        return C.el("div", {},
-          C.el("label", { for: id, text: name }),
-          C.el("input", { id: id, name: "parameters." + name, type: typeof parameters[name] === "number" ? "number" : "text",
-            step: "any", placeholder: String(parameters[name]), value: given === "" ? null : String(given) }));
-      }));
+      var given = String(prefill.strategy) === field("strategy").value ? prefill.parameters : {};
+      parametersBox.replaceChildren.apply(parametersBox, R.parameterFields(parameters, "bt", given));
       parametersHelp.textContent = !strategy ? "Pick a strategy to see its parameters."
         : names.length ? "Empty fields keep the strategy's values (shown greyed)." : "This strategy has no parameters.";
     }
@@ -107,43 +75,21 @@
     }
 
     function applyPrefill() {
-      field("start").value = toLocalInput(prefill.start);
-      field("end").value = toLocalInput(prefill.end);
-      var options = prefill.options || {};
-      OPTION_FIELDS.forEach(function (key) {
-        if (options[key] !== undefined && options[key] !== null) field("options." + key).value = String(options[key]);
-      });
-      SIZING_FIELDS.forEach(function (key) {
-        var sizing = options.sizing || {};
-        if (sizing[key] !== undefined && sizing[key] !== null) field("options.sizing." + key).value = String(sizing[key]);
-      });
-      RISK_FIELDS.forEach(function (key) {
-        var risk = options.risk || {};
-        if (risk[key] !== undefined && risk[key] !== null) field("options.risk." + key).value = String(risk[key]);
-      });
+      field("start").value = R.toLocalInput(prefill.start);
+      field("end").value = R.toLocalInput(prefill.end);
+      R.fill(form, prefill.options);
     }
 
     /* The API request from the form: empty fields are left out (the strategy's own
        setting applies); a copied run's other risk limits are carried over. */
     function requestBody() {
       var values = C.formValues(form);
-      var body = { strategy: values.strategy ? number(values.strategy) : null, symbol: values.symbol || "",
-        timeframe: values.timeframe || "", parameters: {}, options: {} };
-      if (values.start) body.start = fromLocalInput(values.start);
-      if (values.end) body.end = fromLocalInput(values.end);
-      Object.keys(values).forEach(function (name) {
-        var parts = name.split(".");
-        if (parts[0] === "parameters") body.parameters[parts.slice(1).join(".")] = number(values[name]);
-        if (parts[0] !== "options") return;
-        var text = ["direction", "fill", "mode"].indexOf(parts[parts.length - 1]) >= 0;
-        var value = text ? values[name] : number(values[name]);
-        if (parts.length === 2) body.options[parts[1]] = value;
-        else { body.options[parts[1]] = body.options[parts[1]] || {}; body.options[parts[1]][parts[2]] = value; }
-      });
+      var chosen = R.read(values);
+      var body = { strategy: values.strategy ? R.number(values.strategy) : null, symbol: values.symbol || "",
+        timeframe: values.timeframe || "", parameters: chosen.parameters, options: chosen.options };
+      if (values.start) body.start = R.fromLocalInput(values.start);
+      if (values.end) body.end = R.fromLocalInput(values.end);
       if (carriedRisk) body.options.risk = Object.assign({}, carriedRisk, body.options.risk || {});
-      if (body.options.sizing && body.options.sizing.mode !== "risk") {
-        delete body.options.sizing.atr_window; delete body.options.sizing.atr_multiple;
-      }
       return body;
     }
 

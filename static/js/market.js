@@ -7,8 +7,8 @@
 
    For the browser tests: the chart box carries data-candle-count (candles drawn) and
    data-bucket-seconds (bucket of the last fetch for the visible window), and
-   Central.marketChart holds the chart. Central.market lets market-sync.js reload the
-   series list once a sync has stored new candles. */
+   Central.marketChart holds the chart. Central.market lets market-sync.js and
+   market-import.js reload the series list once a sync or an import has stored candles. */
 (function () {
   "use strict";
   var C = window.Central;
@@ -340,12 +340,14 @@
     }).catch(function (error) { showError("Could not load the stored series: " + error.message); });
   }
 
-  /* Reload the series list (after a sync): keep the current choice if there is one,
-     otherwise pick `prefer`; reload the chart when the shown series has grown. */
-  function reload(prefer) {
+  /* Reload the series list (after a sync or an import): keep the current choice if
+     there is one, otherwise pick `prefer` (with options.select, pick `prefer` anyway);
+     reload the chart when the shown series has changed or grown. */
+  function reload(prefer, options) {
+    var select = options && options.select && prefer;
     return C.api(API + "symbols/").then(function (symbols) {
       var shown = state.series;
-      var series = applySymbols(symbols, shown || prefer || {});
+      var series = applySymbols(symbols, (select ? prefer : shown) || prefer || {});
       if (!series) return;
       if (!shown || series.symbol !== shown.symbol || series.timeframe !== shown.timeframe ||
           series.source !== shown.source || series.candle_count !== shown.candle_count) {

@@ -1,9 +1,11 @@
 /* The sweep launch form: builds the body POST /api/sweeps/ takes (strategy or template,
-   data range, grid, rank metric, engine options), shows the API's errors next to the
-   fields they name, and opens the new sweep's page once it is accepted. */
+   data range, grid, fixed values of the parameters outside the grid, rank metric, engine
+   options with sizing and risk), shows the API's errors next to the fields they name,
+   and opens the new sweep's page once it is accepted. */
 (function () {
   "use strict";
   var C = window.Central;
+  var R = C.runOptions;
   var rowSerial = 0;
 
   /* "5, 10 20" -> [5, 10, 20]; a token that is not a number is sent as typed, so the
@@ -59,6 +61,8 @@
     var rows = form.querySelector("[data-grid-rows]");
     var combinations = form.querySelector("[data-combinations]");
     var submit = form.querySelector("[data-submit]");
+    var fixedBox = form.querySelector("[data-fixed-params]");
+    var fixedHelp = form.querySelector("[data-fixed-help]");
 
     function choice() {
       var value = strategySelect.value;
@@ -95,6 +99,35 @@
       }).join("; ");
     } else {
       hint.textContent = "No candles are stored yet: import or sync market data first.";
+    }
+
+    function gridNames() {
+      return Array.prototype.map.call(rows.querySelectorAll("[data-param]"), function (s) { return s.value; });
+    }
+
+    /* A parameter in the grid leaves the fixed list (its field disabled, so it is not
+       sent, and hidden; what was typed stays for when it leaves the grid again). */
+    function syncFixed() {
+      var inGrid = gridNames();
+      var shown = 0;
+      fixedBox.querySelectorAll("[data-parameter]").forEach(function (box) {
+        var gridded = inGrid.indexOf(box.getAttribute("data-parameter")) >= 0;
+        box.hidden = gridded;
+        box.querySelector("input").disabled = gridded;
+        if (!gridded) shown += 1;
+      });
+      fixedHelp.textContent = !choice() ? "Pick a strategy to see its parameters."
+        : !fixedBox.children.length ? "This strategy has no parameters."
+        : shown ? "A value here holds for every cell; empty fields keep the strategy's values (shown greyed)."
+        : "Every parameter is in the grid.";
+    }
+
+    /* The chosen strategy's (or template's) parameters and engine settings. */
+    function strategyChanged() {
+      var picked = choice();
+      R.showDefaults(form, picked && picked.config);
+      fixedBox.replaceChildren.apply(fixedBox, R.parameterFields(picked ? picked.parameters : {}, "sweep"));
+      resetRows();
     }
 
     function updateCount() {
@@ -145,12 +178,13 @@
             clearFieldError(values);
             updateCount();
           } }, "Fill"),
-          C.el("button", { type: "button", class: "link", "aria-label": "Remove row " + n, onclick: function () { row.remove(); updateCount(); } }, "Remove")));
-      select.addEventListener("change", function () { syncErrorKey(row); });
+          C.el("button", { type: "button", class: "link", "aria-label": "Remove row " + n, onclick: function () { row.remove(); updateCount(); syncFixed(); } }, "Remove")));
+      select.addEventListener("change", function () { syncErrorKey(row); syncFixed(); });
       values.addEventListener("input", function () { clearFieldError(values); updateCount(); });
       rows.appendChild(row);
       syncErrorKey(row);
       updateCount();
+      syncFixed();
       return row;
     }
 
@@ -158,29 +192,35 @@
       rows.replaceChildren();
       parameterNames().slice(0, 2).forEach(function (name) { addRow(name); });
       updateCount();
+      syncFixed();
     }
 
-    strategySelect.addEventListener("change", resetRows);
+    strategySelect.addEventListener("change", strategyChanged);
     form.querySelector("[data-add-row]").addEventListener("click", function () {
-      var used = Array.prototype.map.call(rows.querySelectorAll("[data-param]"), function (s) { return s.value; });
+      var used = gridNames();
       var next = parameterNames().filter(function (p) { return used.indexOf(p) < 0; })[0];
       addRow(next).querySelector("[data-param]").focus();
     });
-    resetRows();
+    strategyChanged();
+    /* An option's or fixed value's error goes once that field is edited. */
+    form.addEventListener("input", function (event) {
+      if (event.target.hasAttribute("aria-invalid")) clearFieldError(event.target);
+    });
+    form.addEventListener("change", function (event) {
+      if (event.target.hasAttribute("aria-invalid")) clearFieldError(event.target);
+    });
 
+    /* Empty fields are left out: the strategy's own values apply. */
     function body() {
       var values = C.formValues(form);
-      var request = { grid: {}, options: {} };
+      var chosen = R.read(values);
+      var request = { grid: {}, parameters: chosen.parameters, options: chosen.options };
       var twice = null;
       Object.keys(values).forEach(function (key) {
-        if (key.indexOf("options.") === 0) {
-          var option = key.slice(8);
-          var raw = values[key];
-          request.options[option] = option === "direction" || option === "fill" || !isFinite(Number(raw)) ? raw : Number(raw);
-        } else if (["name", "symbol", "timeframe", "rank_metric"].indexOf(key) >= 0) {
+        if (["name", "symbol", "timeframe", "source", "rank_metric"].indexOf(key) >= 0) {
           request[key] = values[key];
         } else if (key === "start" || key === "end") {
-          request[key] = values[key] + (values[key].length === 16 ? ":00Z" : "Z");
+          request[key] = R.fromLocalInput(values[key]);
         }
       });
       if (strategySelect.value.indexOf("template:") === 0) request.template = strategySelect.value.slice(9);

@@ -5,11 +5,13 @@ the controls each role gets on the sweep pages."""
 from __future__ import annotations
 
 import io
+from dataclasses import fields
 
 import pytest
 
 from accounts import sharing
 from backtest import services
+from backtest.engine.types import RiskLimits
 from backtest.execution import execute_backtest
 from backtest.models import Backtest, RunStatus, Strategy, Sweep
 from backtest.pages.comparison import metric_direction, metric_rows, requested_ids
@@ -17,6 +19,8 @@ from marketdata.services import import_candles
 from tests.backtest.api.conftest import sine_klines, sma_cross_definition
 
 pytestmark = pytest.mark.django_db
+
+RISK_KEYS = tuple(field.name for field in fields(RiskLimits))
 
 
 @pytest.fixture
@@ -160,11 +164,35 @@ def test_sweep_form_offers_the_users_strategies_and_the_stored_data(client, anal
     assert response.status_code == 200
     data = response.context["page_data"]
     assert data["strategies"] == [
-        {"id": strategy.pk, "name": strategy.name, "parameters": {"fast": 5, "slow": 20}}
+        {
+            "id": strategy.pk,
+            "name": strategy.name,
+            "parameters": {"fast": 5, "slow": 20},
+            "config": strategy.config,
+        }
     ]
     assert data["selected"] == str(strategy.pk)
     assert [(s["symbol"], s["timeframe"]) for s in data["series"]] == [("BTCUSDT", "1h")]
     assert {t["name"] for t in data["templates"]} >= {"sma_cross"}
+    assert all("config" in t for t in data["templates"])
+    html = response.content.decode()
+    # Every engine override the API takes, named by its error path; the fixed
+    # parameters are built by the script from the page data.
+    for name in (
+        "source",
+        "options.cash",
+        "options.fee",
+        "options.slippage",
+        "options.direction",
+        "options.fill",
+        "options.sizing.mode",
+        "options.sizing.value",
+        "options.sizing.atr_window",
+        "options.sizing.atr_multiple",
+        *(f"options.risk.{key}" for key in RISK_KEYS),
+    ):
+        assert f'name="{name}"' in html, name
+    assert "data-fixed-params" in html and "js/run-options." in html
 
 
 def test_another_users_sweep_is_404(client, analyst, make_user, candles):

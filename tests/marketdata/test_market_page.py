@@ -1,10 +1,14 @@
 """The market-data page (/market/) through Django's test client: who gets in and who
-sees the sync controls. The page's data comes from the API, tested in test_api.py."""
+sees the sync controls and the import panel. The page's data comes from the API, tested
+in test_api.py."""
 
 import json
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+
+from marketdata.models import Candle
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +77,47 @@ def test_preselection_is_passed_as_data_not_markup(client, analyst):
     assert response.status_code == 200
     assert "</script><b>x" not in response.content.decode()
     assert page_data(response)["symbol"] == "</script><b>x"
+
+
+# --- the import panel (users with marketdata.import_candles) ---------------------------
+
+
+def test_analysts_get_the_import_panel_with_the_apis_fields(client, analyst):
+    client.force_login(analyst)
+    html = client.get(URL).content.decode()
+    assert 'id="import-form"' in html and "/static/js/market-import." in html
+    for control in (
+        'name="file" type="file"',
+        'name="symbol"',
+        'name="timeframe"',
+        'name="format"',
+        'name="source"',
+        'name="skip_invalid"',
+    ):
+        assert control in html, control
+    for control_id in ("file", "symbol", "timeframe", "format", "source", "skip"):
+        assert f'<label for="import-{control_id}">' in html, control_id
+    for fmt in ("auto", "binance", "ohlcv"):
+        assert f'<option value="{fmt}">' in html
+    assert 'value="binance"' in html  # the API's default source
+    assert "Import a candle file with the form below" in html  # nothing stored yet
+
+
+def test_operators_get_both_the_sync_form_and_the_import_panel(client, operator):
+    client.force_login(operator)
+    html = client.get(URL).content.decode()
+    assert 'id="import-form"' in html and 'id="sync-form"' in html
+    assert "/static/js/market-import." in html and "/static/js/market-sync." in html
+
+
+def test_a_viewer_gets_no_import_panel_and_the_api_refuses_the_upload(client, viewer):
+    client.force_login(viewer)
+    html = client.get(URL).content.decode()
+    assert 'id="import-panel"' not in html and 'id="import-form"' not in html
+    assert "market-import." not in html
+    upload = SimpleUploadedFile("BTCUSDT-1m-2024-01-01.csv", b"1704067200000,1,1,1,1,1\n")
+    response = client.post(
+        "/api/market-data/import/", {"file": upload, "symbol": "BTCUSDT", "timeframe": "1m"}
+    )
+    assert response.status_code == 403
+    assert not Candle.objects.exists()

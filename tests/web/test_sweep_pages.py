@@ -1,7 +1,9 @@
 """The sweep pages in a real browser: a two-parameter sweep launched from the form (a bad
 value first, reported in place), run by the real worker while the page follows it, then
 every cell in the results table and a heat map whose cells hold the API's values; the
-list shows it finished. A viewer it is shared with sees neither cancel nor sharing."""
+list shows it finished. A sweep with a fixed value for the parameter outside its grid,
+a sizing and a stop loss (a bad risk value first, reported in place) whose cells all ran
+with them. A viewer it is shared with sees neither cancel nor sharing."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from backtest import services
 from backtest.models import Sweep
 from marketdata.services import import_candles
 from tests.backtest.api.conftest import sine_klines, sma_cross_definition
-from tests.web.conftest import screenshots, sign_in
+from tests.web.conftest import forgive_refusal, screenshots, sign_in
 
 pytestmark = pytest.mark.celery_worker
 
@@ -123,6 +125,77 @@ def test_launch_a_sweep_follow_it_and_read_the_heat_map(browser_page, analyst):
     expect(row).to_contain_text("Windows")
     expect(row.locator(".badge")).to_have_text("completed")
     screenshots(page, "sweep-list")
+
+
+def test_a_sweep_with_a_fixed_parameter_sizing_and_a_stop_loss(browser_page, analyst):
+    import_candles(io.BytesIO(sine_klines(count=300)), symbol="BTCUSDT", timeframe="1h")
+    strategy = services.create_strategy(analyst, name="SMA cross", **sma_cross_definition())
+    page = browser_page
+    sign_in(page, analyst)
+    page.goto(f"/sweeps/new/?strategy={strategy.pk}")
+    form = page.locator("[data-sweep-form]")
+    rows = form.locator("[data-grid-row]")
+    expect(rows).to_have_count(2)
+    fast, slow = page.locator("#sweep-param-fast"), page.locator("#sweep-param-slow")
+    # Both parameters are in the grid: none is offered as a fixed value.
+    expect(fast).to_be_hidden()
+    expect(slow).to_be_hidden()
+    expect(form.locator("[data-fixed-help]")).to_have_text("Every parameter is in the grid.")
+
+    # Out of the grid, a parameter joins the fixed list (its default greyed), and back.
+    rows.nth(1).get_by_role("button", name="Remove row").click()
+    expect(slow).to_be_visible()
+    expect(slow).to_have_attribute("placeholder", "20")
+    expect(fast).to_be_hidden()
+    page.get_by_role("button", name="Add parameter").click()
+    expect(rows.nth(1).locator("[data-param]")).to_have_value("slow")
+    expect(slow).to_be_hidden()
+    rows.nth(1).get_by_role("button", name="Remove row").click()
+    expect(slow).to_be_visible()
+
+    rows.nth(0).get_by_label("Values", exact=True).fill("5, 8")
+    expect(form.locator("[data-combinations]")).to_have_text("2 combinations")
+    slow.fill("30")
+    # The strategy's own settings are greyed in the empty option fields.
+    expect(page.locator("#sweep-fee")).to_have_attribute("placeholder", "0.001")
+    expect(page.locator("#sweep-direction option[value='']")).to_have_text("strategy's (long)")
+    page.locator("#sweep-sizing-mode").select_option("fraction")
+    page.locator("#sweep-sizing-value").fill("0.5")
+
+    # A stop loss out of range: the API's error appears next to its field.
+    stop_loss = page.locator("#sweep-stop-loss")
+    stop_loss.fill("1.5")
+    page.get_by_role("button", name="Start sweep").click()
+    expect(stop_loss).to_have_attribute("aria-invalid", "true")
+    expect(form.locator("#sweep-stop-loss + .field-error")).to_contain_text("< 1")
+    assert not Sweep.objects.exists()
+    forgive_refusal(page, "/api/sweeps/")
+
+    stop_loss.fill("0.03")
+    expect(form.locator("#sweep-stop-loss + .field-error")).to_have_count(0)
+    screenshots(page, "sweep-new-options")
+    page.get_by_role("button", name="Start sweep").click()
+    expect(page).to_have_url(re.compile(r"/sweeps/\d+/$"))
+    sweep = Sweep.objects.get()
+    assert sweep.grid == {"fast": [5, 8]}
+    assert sweep.options == {
+        "sizing": {"mode": "fraction", "value": 0.5},
+        "risk": {"stop_loss": 0.03},
+    }
+    expect(page.locator("[data-sweep-status]")).to_have_attribute(
+        "data-sweep-status", "completed", timeout=60_000
+    )
+    cells = list(sweep.backtests.order_by("parameters__parameters__fast"))
+    assert [cell.status for cell in cells] == ["completed", "completed"]
+    assert [cell.parameters["parameters"] for cell in cells] == [
+        {"fast": 5, "slow": 30},
+        {"fast": 8, "slow": 30},
+    ]
+    for cell in cells:
+        assert cell.parameters["sizing"]["mode"] == "fraction"
+        assert cell.parameters["sizing"]["value"] == 0.5
+        assert cell.parameters["risk"]["stop_loss"] == 0.03
+        assert cell.parameters["fee"] == 0.001  # left empty: the strategy's own
 
 
 def test_a_viewer_of_a_shared_sweep_gets_no_cancel_or_sharing(browser_page, analyst, viewer):
