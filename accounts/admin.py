@@ -29,6 +29,7 @@ class ExchangeCredentialAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = SHOWN_FIELDS
     list_filter = ("exchange", "created_at", "last_used_at")
     search_fields = ("owner__username", "label")
+    date_hierarchy = "created_at"
     list_select_related = ("owner",)
     list_display_links = None
     # A detail page reached by its URL shows these, read-only, and nothing else.

@@ -39,8 +39,9 @@ from django.conf import settings
 
 from accounts.credentials import ApiKeyPair
 from accounts.models import Exchange
+from central.metrics import binance as binance_metrics
+from central.metrics.binance import WEIGHT_HEADER
 from marketdata.binance_client import (
-    WEIGHT_HEADER,
     BinanceError,
     BinanceRejected,
     BinanceUnavailable,
@@ -313,6 +314,8 @@ class BinanceSignedClient:
             raise BinanceUnavailable(
                 f"the connection to Binance broke during {path} ({type(exc).__name__})"
             ) from None
+        if self.api_url == settings.BINANCE_API_URL.rstrip("/"):  # the testnet's weight is its own
+            binance_metrics.record_response(response)  # weight and 429/418s, for /metrics
         logger.debug(
             "GET %s: HTTP %s, weight used %s",
             path,

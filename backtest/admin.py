@@ -25,8 +25,15 @@ from django.utils.safestring import SafeString
 
 from accounts.sharing_admin import SharingAdmin
 from backtest import services
-from backtest.models import Backtest, PerformanceSummary, Strategy, Sweep, Trade
-from central.admin_mixins import ReadOnlyAdminMixin, cancel_and_report
+from backtest.models import (
+    Backtest,
+    EquityCurve,
+    PerformanceSummary,
+    Strategy,
+    Sweep,
+    Trade,
+)
+from central.admin_mixins import ReadOnlyAdminMixin, cancel_and_report, purge_and_report
 
 RULE_FIELDS = ("entry_rules", "exit_rules", "config")
 
@@ -49,6 +56,12 @@ class ResultsAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def has_purge_permission(self, request: HttpRequest) -> bool:
+        """Purging deletes other users' results: it takes the model's delete permission
+        (admins), which the pages themselves never use."""
+        meta = self.model._meta
+        return request.user.has_perm(f"{meta.app_label}.delete_{meta.model_name}")
 
 
 class ReadOnlyInlineMixin(ReadOnlyAdminMixin):
@@ -107,6 +120,7 @@ class StrategyAdmin(SharingAdmin):
     list_display = ("name", "owner", "is_active", "is_public", "updated_at")
     list_filter = ("is_active", "is_public", "updated_at")
     search_fields = ("name", "description", "owner__username")
+    date_hierarchy = "created_at"
     list_select_related = ("owner",)
     raw_id_fields = ("owner",)
     readonly_fields = ("created_at", "updated_at")
@@ -150,7 +164,7 @@ class BacktestAdmin(ResultsAdminMixin, SharingAdmin):
     list_select_related = ("owner",)
     date_hierarchy = "created_at"
     inlines = (PerformanceSummaryInline,)
-    actions = ("rerun", "cancel")
+    actions = ("rerun", "cancel", "purge")
     fieldsets = (
         (
             None,
@@ -244,6 +258,13 @@ class BacktestAdmin(ResultsAdminMixin, SharingAdmin):
     def cancel(self, request: HttpRequest, queryset: QuerySet[Backtest]) -> None:
         cancel_and_report(self, request, queryset, services.cancel_backtest)
 
+    @admin.action(
+        description="Purge those finished over RUN_RETENTION_DAYS ago (not sweep cells)",
+        permissions=["purge"],
+    )
+    def purge(self, request: HttpRequest, queryset: QuerySet[Backtest]) -> None:
+        purge_and_report(self, request, "backtests", queryset)
+
 
 # --- Trades --------------------------------------------------------------------------
 
@@ -289,6 +310,8 @@ class TradeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("side", "exit_reason")
     list_select_related = ("backtest",)
     search_fields = ("=backtest__id",)
+    # No date hierarchy: its drill-down reads the whole table's entry times on every
+    # page; a run's trades are reached from the run (filtered by backtest).
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 200
@@ -332,7 +355,7 @@ class SweepAdmin(ResultsAdminMixin, SharingAdmin):
     search_fields = ("name", "symbol", "owner__username")
     date_hierarchy = "created_at"
     inlines = (SweepCellInline,)
-    actions = ("cancel",)
+    actions = ("cancel", "purge")
     fields = (
         ("name", "owner", "strategy"),
         ("symbol", "timeframe", "source"),
@@ -357,3 +380,75 @@ class SweepAdmin(ResultsAdminMixin, SharingAdmin):
     @admin.action(description="Cancel (with every unfinished cell)", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Sweep]) -> None:
         cancel_and_report(self, request, queryset, services.cancel_sweep)
+
+    @admin.action(
+        description="Purge those finished over RUN_RETENTION_DAYS ago, with their cells",
+        permissions=["purge"],
+    )
+    def purge(self, request: HttpRequest, queryset: QuerySet[Sweep]) -> None:
+        purge_and_report(self, request, "sweeps", queryset)
+
+
+# --- Results listed on their own ---------------------------------------------------------
+
+
+class RunResultsViewMixin(ReadOnlyAdminMixin):
+    """A run's computed results, read-only: whoever may view runs may view these (the
+    roles grant view on runs; these rows are part of them)."""
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm("backtest.view_backtest") or super().has_view_permission(
+            request, obj
+        )
+
+
+@admin.register(PerformanceSummary)
+class PerformanceSummaryAdmin(RunResultsViewMixin, admin.ModelAdmin):
+    """Every run's headline metrics side by side, sortable: the one list where an
+    operator compares runs across users."""
+
+    list_display = (
+        "backtest",
+        "total_trades",
+        "win_rate",
+        "total_pnl",
+        "total_pnl_percentage",
+        "max_drawdown_percentage",
+        "sharpe_ratio",
+        "profit_factor",
+        "created_at",
+    )
+    list_filter = ("backtest__timeframe", "backtest__status")
+    search_fields = ("=backtest__id", "backtest__symbol", "backtest__owner__username")
+    list_select_related = ("backtest",)
+    date_hierarchy = "created_at"
+    readonly_fields = ("all_metrics",)
+    exclude = ("metrics",)
+
+    @admin.display(description="metrics")
+    def all_metrics(self, summary: PerformanceSummary) -> SafeString:
+        return pretty_json(summary.metrics)
+
+
+@admin.register(EquityCurve)
+class EquityCurveAdmin(RunResultsViewMixin, admin.ModelAdmin):
+    """Which runs have a stored curve and how long it is; the arrays themselves are
+    binary (equity_codec) and drawn on the run's page, so they are never loaded here."""
+
+    list_display = ("backtest", "bar_count", "symbol", "timeframe")
+    list_filter = ("backtest__timeframe",)
+    search_fields = ("=backtest__id", "backtest__symbol")
+    list_select_related = ("backtest",)
+    fields = ("backtest", "bar_count")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[EquityCurve]:
+        return super().get_queryset(request).defer("timestamps", "equity", "exposure")
+
+    @admin.display(description="symbol", ordering="backtest__symbol")
+    def symbol(self, curve: EquityCurve) -> str:
+        return curve.backtest.symbol
+
+    @admin.display(description="timeframe", ordering="backtest__timeframe")
+    def timeframe(self, curve: EquityCurve) -> str:
+        return curve.backtest.timeframe

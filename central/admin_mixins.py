@@ -38,3 +38,38 @@ def cancel_and_report(
         parts.append(f"{finished} already finished")
     level = messages.SUCCESS if cancelled else messages.WARNING
     model_admin.message_user(request, ", ".join(parts) + ".", level)
+
+
+# Models of Central's apps that have no admin of their own, and why. Every other model
+# of those apps is registered: tests/central/test_admin_operations.py walks the app
+# registry (like audit.registry does for the change log), so a model added later must
+# take a side.
+NOT_IN_ADMIN: dict[str, str] = {
+    "marketdata.Candle": (
+        "Django's admin refuses composite primary keys; candles are listed, read-only, "
+        "through marketdata.CandleRecord (a view with a derived integer key)"
+    ),
+}
+
+
+def purge_and_report(
+    model_admin: admin.ModelAdmin, request: HttpRequest, kind: str, queryset: Any
+) -> None:
+    """Purge the selected runs of `kind` that finished over RUN_RETENTION_DAYS ago
+    (central.run_retention, as `manage.py purge_runs` does) and say what went and how
+    many selected runs were kept (unfinished, or too recent)."""
+    from django.conf import settings
+
+    from central.run_retention import purge_old_runs
+
+    selected = queryset.count()
+    report = purge_old_runs(among={kind: queryset})
+    purged = report.deleted[kind]
+    model_admin.message_user(request, str(report), messages.SUCCESS if purged else messages.WARNING)
+    if selected > purged:
+        model_admin.message_user(
+            request,
+            f"Kept {selected - purged} of the selected {kind}: unfinished, or finished "
+            f"within the last {settings.RUN_RETENTION_DAYS} days (RUN_RETENTION_DAYS).",
+            messages.INFO,
+        )

@@ -11,14 +11,17 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from central.correlation import CorrelationIdASGIMiddleware  # noqa: E402
 from central.routing import websocket_urlpatterns  # noqa: E402
 from central.ws_auth import TokenHeaderAuthMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(TokenHeaderAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        "websocket": CorrelationIdASGIMiddleware(
+            AllowedHostsOriginValidator(
+                AuthMiddlewareStack(TokenHeaderAuthMiddleware(URLRouter(websocket_urlpatterns)))
+            )
         ),
     }
 )

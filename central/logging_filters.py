@@ -76,8 +76,8 @@ def mask_data(value: Any, _depth: int = 0) -> Any:
     return value
 
 
-# LogRecord attributes that are not `extra` fields.
-_STANDARD_ATTRIBUTES = frozenset(
+# LogRecord attributes that are not `extra` fields (the JSON formatter uses it too).
+RECORD_ATTRIBUTES = frozenset(
     [*logging.LogRecord("", 0, "", 0, "", None, None).__dict__, "message", "asctime", "taskName"]
 )
 
@@ -116,7 +116,7 @@ class SecretMaskingFilter(logging.Filter):
             record.stack_info = mask_text(record.stack_info)
 
         for name, value in list(record.__dict__.items()):
-            if name in _STANDARD_ATTRIBUTES:
+            if name in RECORD_ATTRIBUTES:
                 continue
             if SENSITIVE_KEY.search(name):
                 setattr(record, name, MASK)

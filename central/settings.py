@@ -4,6 +4,7 @@ Production-safe by default: DEBUG is off and SECRET_KEY must be given unless DEB
 `make run` and `make test` export the variables they need (see central/devstack.py).
 """
 
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -48,6 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every later middleware's log lines carry the request's correlation id.
+    "central.correlation.CorrelationIdMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "central.security.ContentSecurityPolicyMiddleware",
@@ -148,6 +151,9 @@ CELERY_BEAT_SCHEDULE = {
 # --- Audit -------------------------------------------------------------------------
 # `manage.py purge_audit` deletes audit entries and security events older than this.
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
+# `manage.py purge_runs` and the admin's purge actions delete finished backtests, sweeps,
+# replays and sync runs (with their results) that finished longer ago than this.
+RUN_RETENTION_DAYS = env_int("RUN_RETENTION_DAYS", 90)
 
 # --- Backtests ---------------------------------------------------------------------
 # How many backtests one user may have running at once; the rest wait their turn, so
@@ -306,20 +312,34 @@ CONTENT_SECURITY_POLICY = env_str(
 )
 
 # --- Logging -----------------------------------------------------------------------
-# Every record goes through the root "console" handler, whose filter masks secrets
-# (central/logging_filters.py). Django's own loggers and Celery's task loggers are
-# routed there too instead of to handlers of their own.
+# Every record goes through the root "console" handler, whose filters mask secrets
+# (central/logging_filters.py) and add the correlation id (central/correlation.py).
+# Django's own loggers and Celery's (worker, task) loggers are routed there too instead
+# of to handlers of their own, so a worker's lines have the web's format.
+# LOG_FORMAT: "json" (one object per line, for collectors; the default with DEBUG off)
+# or "plain" (readable text; the default with DEBUG on, i.e. `make run`).
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'plain'")
+# The header a request's correlation id is read from (if sane) and answered in.
+REQUEST_ID_HEADER = env_str("REQUEST_ID_HEADER", "X-Request-ID")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_secrets": {"()": "central.logging_filters.SecretMaskingFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        "mask_secrets": {"()": "central.logging_filters.SecretMaskingFilter"},
+        "correlation": {"()": "central.correlation.CorrelationIdFilter"},
+    },
+    "formatters": {
+        "plain": {"()": "central.log_format.plain_formatter"},
+        "json": {"()": "central.log_format.JsonFormatter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["mask_secrets"],
+            "formatter": LOG_FORMAT,
+            "filters": ["mask_secrets", "correlation"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
@@ -332,3 +352,20 @@ LOGGING = {
 }
 # Keep the handlers above in Celery processes (Celery would replace the root's).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Metrics -----------------------------------------------------------------------
+# /metrics (central/metrics/access.py) answers a peer address in these networks (the TCP
+# peer, never X-Forwarded-For) or a request with "Authorization: Bearer METRICS_TOKEN";
+# anyone else gets 403. Default: loopback only, tokens off. Behind a proxy or ingress do
+# not allow the proxy's network: give Prometheus the token.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS: {_network!r} is not an IP address or CIDR network"
+        ) from None
+# The run duration histograms cover the runs that finished this long ago or less.
+METRICS_DURATION_WINDOW_SECONDS = env_int("METRICS_DURATION_WINDOW_SECONDS", 86400)

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts.web_views import PasswordChangeView
 from central import views
 from central.api import ApiRootView, HealthView
+from central.metrics.access import metrics_view
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,6 +16,7 @@ urlpatterns = [
             PasswordChangeView.as_view(success_url="/admin/password_change/done/")
         ),
     ),
+    path("admin/queues/", include("central.admin_queue")),  # the operators' queue page
     path("admin/", admin.site.urls),
     path("api/", ApiRootView.as_view(), name="api-root"),
     path("api/health/", HealthView.as_view(), name="health"),
@@ -31,5 +33,6 @@ urlpatterns = [
     path("", include("marketdata.web_urls")),
     path("", include("backtest.web_urls")),
     path("", include("replay.web_urls")),
-    path("", include("django_prometheus.urls")),
+    # django-prometheus's export, for allowed networks and the bearer token only.
+    path("metrics", metrics_view, name="prometheus-django-metrics"),
 ]

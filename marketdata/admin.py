@@ -14,11 +14,18 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
-from central.admin_mixins import ReadOnlyAdminMixin, cancel_and_report
-from marketdata.models import CandleRecord, CandleSeries, Symbol, SyncRun, WatchedSymbol
+from central.admin_mixins import ReadOnlyAdminMixin, cancel_and_report, purge_and_report
+from marketdata.models import (
+    DEFAULT_SOURCE,
+    CandleRecord,
+    CandleSeries,
+    Symbol,
+    SyncRun,
+    WatchedSymbol,
+)
 from marketdata.selectors import can_sync_market_data
 from marketdata.services import InvalidParameter, normalise_symbol, request_sync
-from marketdata.sync import cancel_sync_run, queue_watched_sync
+from marketdata.sync import cancel_sync_run, has_active_run, queue_watched_sync
 
 ERROR_PREVIEW_CHARS = 80
 
@@ -55,6 +62,7 @@ class SymbolAdmin(OperatorsMayViewMixin, admin.ModelAdmin):
     list_display = ("name", "base_asset", "quote_asset", "is_active", "created_at")
     list_filter = ("is_active", "quote_asset")
     search_fields = ("name", "base_asset", "quote_asset")
+    date_hierarchy = "created_at"
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
         return ("name",) if obj is not None else ()
@@ -83,6 +91,41 @@ class CandleSeriesAdmin(OperatorsMayViewMixin, ReadOnlyAdminMixin, admin.ModelAd
     list_filter = ("timeframe", "source")
     search_fields = ("symbol__name",)
     list_select_related = ("symbol",)
+    date_hierarchy = "last_timestamp"
+    actions = ("sync_now",)
+
+    def has_sync_permission(self, request: HttpRequest) -> bool:
+        return _may_sync(request)
+
+    @admin.action(
+        description="Sync now (from the last stored candle up to now)", permissions=["sync"]
+    )
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[CandleSeries]) -> None:
+        """Bring each Binance series up to date, watched or not: a sync from its last
+        stored candle on. Series of other sources (file imports) have nothing to sync
+        from; a series with a sync already pending or running is skipped."""
+        wanted = []
+        for series in queryset.select_related("symbol"):
+            label = str(series)
+            if series.source != DEFAULT_SOURCE or series.last_timestamp is None:
+                wanted.append((label, partial(_not_syncable, series)))
+            elif has_active_run(series):  # reads only symbol_id and timeframe
+                wanted.append((label, lambda: None))
+            else:
+                wanted.append(
+                    (
+                        label,
+                        partial(
+                            request_sync,
+                            series.symbol.name,
+                            series.timeframe,
+                            series.last_timestamp,
+                            trigger=SyncRun.Trigger.ADMIN,
+                            user=request.user,
+                        ),
+                    )
+                )
+        _queue_syncs(self, request, wanted)
 
 
 @admin.register(CandleRecord)
@@ -119,6 +162,7 @@ class WatchedSymbolAdmin(OperatorsMayViewMixin, admin.ModelAdmin):
     list_display = ("symbol", "timeframe", "history_start", "is_enabled", "last_synced_at")
     list_filter = ("is_enabled", "timeframe")
     search_fields = ("symbol__name",)
+    date_hierarchy = "created_at"
     readonly_fields = ("last_synced_at", "created_at")
     actions = ("sync_now",)
 
@@ -184,7 +228,7 @@ class SyncRunAdmin(OperatorsMayViewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("symbol__name", "error", "task_id")
     list_select_related = ("symbol", "requested_by")
     date_hierarchy = "created_at"
-    actions = ("rerun", "cancel")
+    actions = ("rerun", "cancel", "purge")
 
     def has_sync_permission(self, request: HttpRequest) -> bool:
         return _may_sync(request)
@@ -221,6 +265,22 @@ class SyncRunAdmin(OperatorsMayViewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         """Cancel each run through the service the API uses (audited, with the
         operator's address); say how many were cancelled and how many had finished."""
         cancel_and_report(self, request, queryset, cancel_sync_run)
+
+    def has_purge_permission(self, request: HttpRequest) -> bool:
+        # Deleting history is an admin's decision (the model's delete permission).
+        return request.user.has_perm("marketdata.delete_syncrun")
+
+    @admin.action(
+        description="Purge those finished over RUN_RETENTION_DAYS ago", permissions=["purge"]
+    )
+    def purge(self, request: HttpRequest, queryset: QuerySet[SyncRun]) -> None:
+        purge_and_report(self, request, "sync runs", queryset)
+
+
+def _not_syncable(series: CandleSeries) -> None:
+    if series.source != DEFAULT_SOURCE:
+        raise InvalidParameter("source", f"{series.source} series are imported, not synced")
+    raise InvalidParameter("start", "the series has no candles yet; watch its symbol instead")
 
 
 def _queue_syncs(

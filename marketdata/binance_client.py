@@ -20,13 +20,14 @@ from typing import Any, NamedTuple
 import requests
 from django.conf import settings
 
+from central.metrics import binance as binance_metrics
+
 logger = logging.getLogger(__name__)
 
 MAX_KLINES_PER_REQUEST = 1000  # Binance's ceiling for `limit` on /api/v3/klines
 BACKOFF_CAP_SECONDS = 30.0
 # A longer Retry-After (a 418 ban can last days) is not worth holding a worker for.
 MAX_RETRY_AFTER_SECONDS = 300.0
-WEIGHT_HEADER = "x-mbx-used-weight-1m"
 _RATE_LIMITED = (429, 418)  # 418: the IP is banned for ignoring 429s; Retry-After says how long
 _KLINE_FIELDS = 12
 
@@ -244,10 +245,10 @@ class BinanceKlineClient:
             raise _Retryable(f"malformed payload: {str(exc)[:200]}") from exc
 
     def _note_weight(self, response: requests.Response | None) -> None:
-        raw = response.headers.get(WEIGHT_HEADER) if response is not None else None
-        if raw is None or not raw.strip().isdigit():
+        binance_metrics.record_response(response)  # weight and 429/418s, for /metrics
+        used = binance_metrics.used_weight(response)
+        if used is None:
             return
-        used = int(raw)
         self.stats.max_weight = max(self.stats.max_weight, used)
         if used >= self.weight_limit:
             self._pause_before_next = True

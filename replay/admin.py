@@ -7,14 +7,18 @@ changed only through the actions, which call the services the API uses.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from itertools import groupby
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from accounts.sharing_admin import SharingAdmin
 from backtest.admin import ResultsAdminMixin, pretty_json
-from central.admin_mixins import ReadOnlyAdminMixin, cancel_and_report
+from backtest.services import InvalidBacktestInput, NotAllowed
+from central.admin_mixins import ReadOnlyAdminMixin, cancel_and_report, purge_and_report
 from replay import runs
 from replay.models import ImportBatch, ReplayExecution, ReplayRun, TransactionHistory
 
@@ -67,6 +71,44 @@ class TransactionHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("owner",)
     date_hierarchy = "transaction_time"
     show_full_result_count = False  # millions of fills: no second COUNT(*) per page
+    actions = ("replay_selected",)
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        # Replays are started for the fills' owners: operators manage every replay run.
+        return request.user.has_perm("replay.change_replayrun")
+
+    @admin.action(
+        description="Replay the selected transactions (one replay per owner and symbol)",
+        permissions=["replay"],
+    )
+    def replay_selected(self, request: HttpRequest, queryset: QuerySet[TransactionHistory]) -> None:
+        """Queue, through the service the API uses, one replay per owner and symbol of
+        exactly the selected fills (1m candles, fill at the candle close). Each run
+        belongs to the fills' owner, who sees it among their replays; the change log
+        names the operator who asked."""
+        rows = queryset.order_by("owner_id", "symbol", "pk").values_list("owner_id", "symbol", "pk")
+        owner_ids = queryset.order_by().values_list("owner_id", flat=True).distinct()
+        owners = get_user_model().objects.in_bulk(list(owner_ids))
+        queued, refused = [], []
+        for (owner_id, symbol), group in groupby(rows, lambda row: row[:2]):
+            owner, ids = owners[owner_id], [row[2] for row in group]
+            request_ = runs.ReplayRequest(
+                symbol=symbol,
+                transaction_ids=ids,
+                name=f"{len(ids)} transaction(s) selected by {request.user.get_username()}",
+            )
+            try:
+                run = runs.submit_replay(owner, request_, http_request=request)
+            except (NotAllowed, InvalidBacktestInput) as exc:
+                refused.append(f"{owner} {symbol}: {exc}")
+            else:
+                queued.append(f"#{run.pk} ({owner} {symbol}, {len(ids)} fill(s))")
+        if queued:
+            self.message_user(
+                request, f"Queued {len(queued)} replay(s): {', '.join(queued)}.", messages.SUCCESS
+            )
+        for problem in refused:
+            self.message_user(request, f"Not replayed, {problem}", messages.ERROR)
 
 
 class ReplayExecutionInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -113,7 +155,7 @@ class ReplayRunAdmin(ResultsAdminMixin, SharingAdmin):
     readonly_fields = ("summary_listed",)
     exclude = ("summary",)
     inlines = (ReplayExecutionInline,)
-    actions = ("cancel",)
+    actions = ("cancel", "purge")
 
     @admin.display(description="summary")
     def summary_listed(self, run: ReplayRun) -> SafeString:
@@ -122,6 +164,13 @@ class ReplayRunAdmin(ResultsAdminMixin, SharingAdmin):
     @admin.action(description="Cancel selected replays", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[ReplayRun]) -> None:
         cancel_and_report(self, request, queryset, runs.cancel_replay)
+
+    @admin.action(
+        description="Purge those finished over RUN_RETENTION_DAYS ago, with their executions",
+        permissions=["purge"],
+    )
+    def purge(self, request: HttpRequest, queryset: QuerySet[ReplayRun]) -> None:
+        purge_and_report(self, request, "replays", queryset)
 
 
 @admin.register(ReplayExecution)

@@ -1,11 +1,15 @@
 """The deployment files against the project they deploy.
 
 Docker and Kubernetes cannot run here, so these tests hold the Dockerfile,
-docker-compose.yml, the CI workflow, .ci/run, the Kubernetes manifests and the backup
-scripts to what does exist: every command they start is parsed by the real program's own
-argument parser and names an importable application, every environment variable is one
-central/settings.py reads (with the same defaults), and the health checks hit the real
-health endpoint. The health check command and the backup scripts are also run for real.
+docker-compose.yml, the CI workflow, .ci/run, the Kubernetes manifests, the Prometheus,
+Grafana and backup files to what does exist: every command they start is parsed by the
+real program's own argument parser and names an importable application, every
+environment variable is one central/settings.py reads (with the same defaults), the
+health checks hit the real health endpoint, every file a container mounts is in the
+repository, and every metric a dashboard panel or an alert queries is one the web
+server exports (read from the live Prometheus registry: django-prometheus's metrics and
+central/metrics/collector.py). The health check command and the backup scripts are also
+run for real; `kubectl kustomize` renders the manifests when kubectl is installed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from unittest.mock import ANY
@@ -50,11 +55,21 @@ WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 CI_RUN = ROOT / ".ci" / "run"
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 BACKUP = ROOT / "deploy" / "backup"
+PROMETHEUS = ROOT / "deploy" / "prometheus"
+GRAFANA = ROOT / "deploy" / "grafana"
+OPERATIONS_DOC = ROOT / "docs" / "operations.md"
+DEPLOY_README = ROOT / "deploy" / "README.md"
 
 HEALTH_PATH = "/api/health/"
 HEALTH_HOST = "localhost"
 WEB_COMMAND = ["daphne", "-b", "0.0.0.0", "-p", "8000", "central.asgi:application"]
-APP_SERVICES = {"migrate", "web", "worker", "beat"}
+WORKER_SERVICES = {"worker-default", "worker-marketdata", "worker-backtests", "worker-replays"}
+APP_SERVICES = {"migrate", "web", "beat"} | WORKER_SERVICES
+# Services from public images, beside the app's: their commands are checked separately.
+IMAGE_SERVICES = {"db", "redis", "prometheus", "grafana", "backup"}
+# Secrets the manifests use that kustomization.yaml does not generate: each must be
+# explained in deploy/README.md (how to create it).
+EXTERNAL_SECRETS = {"central-tls"}
 SHELL_OPERATOR_CHARS = ";&|()\n"
 SHELL_KEYWORDS = {"until", "while", "if", "then", "do", "else", "elif", "!", "exec"}
 
@@ -151,8 +166,16 @@ def workflow() -> dict:
     return yaml.safe_load(WORKFLOW.read_text())
 
 
-def workflow_steps() -> list[dict]:
-    return workflow()["jobs"]["test"]["steps"]
+def workflow_steps() -> list[tuple[str, dict]]:
+    """(job name, step) for every step of every job."""
+    return [(name, step) for name, job in workflow()["jobs"].items() for step in job["steps"]]
+
+
+def workflow_image_tag() -> str:
+    (build,) = [
+        step for _, step in workflow_steps() if step.get("uses", "").startswith("docker/build-push")
+    ]
+    return build["with"]["tags"]
 
 
 def makefile_targets() -> set[str]:
@@ -261,9 +284,9 @@ def deploy_commands() -> list[tuple[str, list[str]]]:
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             if "exec" in container.get(probe, {}):
                 found.append((f"k8s:{ident}:{probe}", container[probe]["exec"]["command"]))
-    for step in workflow_steps():
+    for job, step in workflow_steps():
         if "run" in step:
-            found.append((f"ci.yml:{step.get('name', step['run'])}", step["run"]))
+            found.append((f"ci.yml:{job}:{step.get('name', step['run'])}", step["run"]))
     return [
         (f"{ident}:{' '.join(argv[:4])}", argv)
         for ident, command in found
@@ -320,6 +343,33 @@ def check_python(argv: list[str]) -> None:
         pytest.fail(f"unexpected python invocation: {argv}")
 
 
+def check_docker(argv: list[str]) -> None:
+    """`docker run [--rm] [-e NAME=value]... IMAGE COMMAND...`: the command inside the
+    image is checked like any other."""
+    assert argv[1] == "run", f"only `docker run` is expected: {argv}"
+    args = argv[2:]
+    while args[0].startswith("-"):
+        option = args.pop(0)
+        assert option in {"--rm", "-e", "--env"}, f"unexpected docker run option {option}"
+        if option in {"-e", "--env"}:
+            name = args.pop(0).split("=")[0]
+            assert name in settings_variables(), f"docker run sets {name}, which nothing reads"
+    image, command = args[0], args[1:]
+    assert image == workflow_image_tag(), f"docker run uses {image}, the workflow builds another"
+    CHECKERS[program(command)](command)
+
+
+def check_pip_audit(argv: list[str]) -> None:
+    try:
+        from pip_audit._cli import _parser
+    except ImportError:
+        pytest.skip("pip-audit is not installed here (CI installs it before running it)")
+    try:
+        _parser().parse_args(argv[1:])
+    except SystemExit:
+        pytest.fail(f"pip-audit rejects its arguments: {argv}")
+
+
 def check_make(argv: list[str]) -> None:
     for target in argv[1:]:
         if "=" not in target and not target.startswith("-"):
@@ -331,6 +381,8 @@ CHECKERS = {
     "daphne": check_daphne,
     "celery": check_celery,
     "make": check_make,
+    "docker": check_docker,
+    "pip-audit": check_pip_audit,
 }
 
 
@@ -350,7 +402,7 @@ def test_every_command_is_accepted_by_the_program_it_runs(argv):
 
 def test_the_commands_that_need_checking_were_all_found():
     programs = {program(argv) for _, argv in DEPLOY_COMMANDS}
-    assert {"python", "daphne", "celery", "make"} <= programs
+    assert {"python", "daphne", "celery", "make", "docker", "pip-audit"} <= programs
 
 
 # --- Processes: the same everywhere --------------------------------------------------
@@ -373,11 +425,34 @@ def test_web_server_command_is_the_same_in_image_compose_and_kubernetes():
     assert web_container["command"] == WEB_COMMAND
 
 
-def test_workers_consume_every_queue_tasks_are_routed_to():
-    k8s_worker = pod_spec(kubernetes_deployment("central-worker"))["containers"][0]["command"]
-    for argv in (app_services()["worker"]["command"], k8s_worker):
-        assert argv[3] == "worker"
-        assert worker_queues(argv) >= routed_queues()
+def kubernetes_workers() -> dict[str, dict]:
+    return {
+        obj["metadata"]["name"]: obj
+        for _, obj in kubernetes_objects("Deployment")
+        if obj["metadata"]["labels"]["app.kubernetes.io/component"] == "worker"
+    }
+
+
+def test_one_worker_per_queue_and_every_routed_queue_is_consumed():
+    """Tasks are routed by kind, so each queue has its own workers (scaled on their own):
+    in compose and in Kubernetes, every queue a task can be sent to is consumed by
+    exactly one worker service or Deployment, named after its queue."""
+    compose_workers = {name: svc["command"] for name, svc in app_services().items()}
+    compose_workers = {n: c for n, c in compose_workers.items() if c[3:4] == ["worker"]}
+    k8s_workers = {
+        name: pod_spec(obj)["containers"][0]["command"]
+        for name, obj in kubernetes_workers().items()
+    }
+    for prefix, workers in (("worker-", compose_workers), ("central-worker-", k8s_workers)):
+        queues = [worker_queues(argv) for argv in workers.values()]
+        assert all(len(q) == 1 for q in queues), workers
+        assert sorted(q for (q,) in queues) == sorted(routed_queues())
+        for name, argv in workers.items():
+            assert name == prefix + worker_queues(argv).pop()
+    assert set(compose_workers) == WORKER_SERVICES
+    for name, obj in kubernetes_workers().items():
+        queue = obj["spec"]["template"]["metadata"]["labels"]["central/queue"]
+        assert name == f"central-worker-{queue}"
 
 
 def test_beat_runs_once_and_writes_its_schedule_where_it_may():
@@ -479,7 +554,7 @@ def test_image_healthcheck_passes_when_the_platform_is_up(live_server, settings,
 
 def test_compose_has_the_stack_and_builds_app_services_from_the_dockerfile():
     services = compose()["services"]
-    assert set(services) == {"db", "redis"} | APP_SERVICES
+    assert set(services) == IMAGE_SERVICES | APP_SERVICES
     assert set(app_services()) == APP_SERVICES
     assert services["db"]["image"].startswith("timescale/timescaledb:")
     assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
@@ -487,14 +562,17 @@ def test_compose_has_the_stack_and_builds_app_services_from_the_dockerfile():
     assert "ping" in services["redis"]["healthcheck"]["test"]
     for name, svc in app_services().items():
         assert svc["build"] == ".", name
-        assert svc["environment"] == compose()["x-app-env"], name
+        # Every app process gets the same settings; the ASGI web server alone drops
+        # persistent database connections (Django's advice under ASGI).
+        expected = compose()["x-app-env"] | ({"DB_CONN_MAX_AGE": "0"} if name == "web" else {})
+        assert svc["environment"] == expected, name
 
 
 def test_compose_starts_app_processes_after_migrations_on_healthy_services():
     services = app_services()
     assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
     assert services["migrate"]["restart"] == "no"
-    for name in ("web", "worker", "beat"):
+    for name in APP_SERVICES - {"migrate"}:
         assert services[name]["depends_on"] == {
             "db": {"condition": "service_healthy"},
             "redis": {"condition": "service_healthy"},
@@ -591,7 +669,13 @@ def test_env_example_defaults_are_the_settings_defaults(monkeypatch):
 
 def test_env_example_leaves_the_secrets_empty():
     required = env_file_variables(ENV_EXAMPLE, commented=False)
-    assert set(required) == {"SECRET_KEY", "FIELD_ENCRYPTION_KEY", "POSTGRES_PASSWORD"}
+    assert set(required) == {
+        "SECRET_KEY",
+        "FIELD_ENCRYPTION_KEY",
+        "POSTGRES_PASSWORD",
+        "METRICS_TOKEN",
+        "GRAFANA_ADMIN_PASSWORD",
+    }
     assert all(value == "" for value in required.values())
     assert all(
         value == ""
@@ -666,7 +750,11 @@ def test_kustomization_lists_every_manifest_and_generates_the_referenced_secret(
 
 def test_kubernetes_manifests_are_namespace_less_and_labelled():
     kinds = sorted(obj["kind"] for _, obj in kubernetes_objects())
-    assert kinds == ["ConfigMap", "Deployment", "Deployment", "Deployment", "Job", "Service"]
+    assert kinds == sorted(
+        ["ConfigMap", "Job", "Service", "Ingress", "PodDisruptionBudget"]
+        + ["Deployment"] * (2 + len(WORKER_SERVICES))
+        + ["HorizontalPodAutoscaler"] * (1 + len(WORKER_SERVICES))
+    )
     for filename, obj in kubernetes_objects():
         assert "namespace" not in obj["metadata"], filename
         assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == "central", filename
@@ -706,7 +794,7 @@ def test_app_pods_wait_for_migrations_applied_by_the_job():
         "migrate",
         "--no-input",
     ]
-    for name in ("central-web", "central-worker"):
+    for name in ("central-web", *kubernetes_workers()):
         (init,) = pod_spec(kubernetes_deployment(name))["initContainers"]
         assert ["python", "manage.py", "migrate", "--check"] in exec_commands(init["command"])
 
@@ -814,3 +902,473 @@ def test_backup_then_restore_round_trips_a_database(scratch_databases, tmp_path)
     with psycopg.connect(dbname=source, **params) as conn:
         assert (count, total) == conn.execute("SELECT count(*), sum(pnl) FROM trade").fetchone()
     assert count == 500
+
+
+# --- Compose: wiring between services ------------------------------------------------------
+
+
+def compose_mounts(service: dict) -> dict[str, str]:
+    """Container path -> source of each "source:target[:mode]" volume of a service."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target, *_ = volume.split(":")
+        mounts[target] = source
+    return mounts
+
+
+def repository_path(service: dict, container_path: str) -> Path | None:
+    """The repository file a bind mount puts at container_path, else None."""
+    for target, source in compose_mounts(service).items():
+        if source.startswith("./") and (
+            container_path == target or container_path.startswith(target.rstrip("/") + "/")
+        ):
+            return ROOT / source / Path(container_path).relative_to(target)
+    return None
+
+
+def test_compose_references_resolve():
+    spec = compose()
+    services = spec["services"]
+    for name, svc in services.items():
+        depends_on = svc.get("depends_on", {})
+        assert set(depends_on) <= set(services), f"{name} depends on an unknown service"
+        assert name not in depends_on, name
+        for source in compose_mounts(svc).values():
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts {source}, which does not exist"
+            else:
+                assert source in spec["volumes"], f"{name} uses the undeclared volume {source}"
+        for secret in svc.get("secrets", []):
+            assert secret in spec["secrets"], f"{name} uses the undeclared secret {secret}"
+    used = {s for svc in services.values() for s in compose_mounts(svc).values()}
+    assert set(spec["volumes"]) <= used, "a declared volume is never mounted"
+
+
+def test_compose_keeps_monitoring_private():
+    for name in ("prometheus", "grafana"):
+        for port in compose()["services"][name]["ports"]:
+            assert port.startswith("127.0.0.1:"), f"{name} is published beyond localhost: {port}"
+    grafana = compose()["services"]["grafana"]["environment"]
+    assert grafana["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    assert grafana["GF_USERS_ALLOW_SIGN_UP"] == "false"
+
+
+# --- Prometheus ----------------------------------------------------------------------------
+
+
+def prometheus_config() -> dict:
+    return yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+
+
+def prometheus_flag(name: str) -> str:
+    (value,) = [
+        arg.split("=", 1)[1]
+        for arg in compose()["services"]["prometheus"]["command"]
+        if arg.startswith(f"--{name}=")
+    ]
+    return value
+
+
+def test_prometheus_loads_the_repository_config_and_its_rules():
+    prometheus = compose()["services"]["prometheus"]
+    assert repository_path(prometheus, prometheus_flag("config.file")) == (
+        PROMETHEUS / "prometheus.yml"
+    )
+    assert compose_mounts(prometheus)[prometheus_flag("storage.tsdb.path")] in compose()["volumes"]
+    rule_files = prometheus_config()["rule_files"]
+    assert rule_files
+    for rule_file in rule_files:
+        path = repository_path(prometheus, rule_file)
+        assert path is not None and path.exists(), rule_file
+        assert yaml.safe_load(path.read_text())["groups"]
+
+
+def test_prometheus_scrapes_the_web_server_with_the_web_servers_token(settings):
+    """The scrape reaches web:8000/metrics with a Host Django accepts and the bearer token
+    the web server is given: both come from the one METRICS_TOKEN variable."""
+    (job,) = prometheus_config()["scrape_configs"]
+    assert job["job_name"] == "central-web"
+    assert resolve(job["metrics_path"]).url_name == "prometheus-django-metrics"
+    ((target,),) = [static["targets"] for static in job["static_configs"]]
+    host, port = target.split(":")
+    assert host == "web" and host in compose()["services"]
+    assert any(p.endswith(f":{port}") for p in compose()["services"]["web"]["ports"])
+    default_hosts = re.fullmatch(
+        r"\$\{ALLOWED_HOSTS:-(.*)\}", compose()["x-app-env"]["ALLOWED_HOSTS"]
+    )
+    assert host in default_hosts[1].split(",")
+
+    auth = job["authorization"]
+    assert auth["type"] == "Bearer"
+    (secret,) = compose()["services"]["prometheus"]["secrets"]
+    assert auth["credentials_file"] == f"/run/secrets/{secret}"
+    assert compose()["secrets"][secret] == {"environment": "METRICS_TOKEN"}
+    assert compose()["x-app-env"]["METRICS_TOKEN"].startswith("${METRICS_TOKEN:?")
+    assert "METRICS_TOKEN" in settings_variables()
+
+
+# --- Metric names: dashboards and alerts against what /metrics exports ----------------------
+
+
+PROMQL_WORDS = {
+    "by", "without", "on", "ignoring", "group_left", "group_right", "bool",
+    "and", "or", "unless", "offset", "inf", "nan",
+}  # fmt: skip
+# Labels Prometheus adds to every scraped series (prometheus.yml's target labels included).
+TARGET_LABELS = {"job", "instance", "service", "__name__"}
+SAMPLE_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "gaugehistogram": ("_bucket", "_gcount", "_gsum"),
+    "summary": ("", "_count", "_sum", "_created"),
+}
+
+
+def exported_metrics() -> dict[str, set[str]]:
+    """Every sample name the web server's /metrics can carry, with its label names: the
+    families registered in the process's Prometheus registry (django-prometheus's
+    request, database and cache metrics; the platform collector of central.metrics),
+    plus "up", which Prometheus records per scrape."""
+    from django_prometheus.middleware import Metrics
+    from prometheus_client import REGISTRY
+
+    Metrics.get_instance()  # django-prometheus registers the request metrics lazily
+    import django_prometheus.cache.metrics
+    import django_prometheus.db.metrics  # noqa: F401
+
+    known = {"up": set()}
+    # The registry's collectors (a private mapping: prometheus_client has no public list).
+    for collector in list(REGISTRY._collector_to_names):
+        if not hasattr(collector, "describe"):
+            continue
+        for family in collector.describe():
+            if not family.name.startswith(("django_", "central_")):
+                continue
+            labels = getattr(collector, "_labelnames", None) or getattr(family, "_labelnames", ())
+            for suffix in SAMPLE_SUFFIXES[family.type]:
+                extra = {"le"} if suffix == "_bucket" else set()
+                known[family.name + suffix] = set(labels) | extra
+    return known
+
+
+def promql_references(expr: str) -> tuple[list[tuple[str, set[str]]], set[str]]:
+    """([(metric, labels its matchers use)], labels used by by/without/on/ignoring)."""
+    expr = re.sub(r"\[[^\]]*\]", " ", expr)  # ranges and subqueries: [5m], [$__rate_interval]
+    grouping: set[str] = set()
+    clause = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
+    for match in clause.finditer(expr):
+        grouping |= {label.strip() for label in match[1].split(",") if label.strip()}
+    expr = clause.sub(" ", expr)
+    selectors: list[tuple[str, set[str]]] = []
+    token = re.compile(r"(?<![\w.])([A-Za-z_:][\w:]*)\s*(\{[^}]*\})?(\s*\()?")
+    for match in token.finditer(expr):
+        name, matchers, call = match[1], match[2], match[3]
+        if call or name in PROMQL_WORDS:
+            continue
+        labels = set(re.findall(r"([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)", matchers or ""))
+        selectors.append((name, labels))
+    return selectors, grouping
+
+
+def check_query(where: str, expr: str, legend: str = "") -> set[str]:
+    """Fail unless every metric and label in expr exists; return the metric names."""
+    known = exported_metrics()
+    selectors, grouping = promql_references(expr)
+    assert selectors, f"{where}: no metric in {expr!r}"
+    for name, labels in selectors:
+        assert name in known, f"{where}: /metrics exports no {name!r} ({expr})"
+        assert labels <= known[name] | TARGET_LABELS, f"{where}: {name} has no label {labels}"
+    available = set().union(*(known[name] for name, _ in selectors)) | TARGET_LABELS
+    assert grouping <= available, f"{where}: grouping by unknown labels {grouping - available}"
+    legend_labels = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", legend))
+    assert legend_labels <= grouping | available, f"{where}: legend uses {legend_labels}"
+    return {name for name, _ in selectors}
+
+
+def test_promql_reference_parser():
+    selectors, grouping = promql_references(
+        'sum by (le, view) (rate(a_bucket{status=~"5..", job="x"}[$__rate_interval]))'
+        " / clamp_min(sum(b_total offset 5m), 1e-9) > 0.25 and c"
+    )
+    assert selectors == [("a_bucket", {"status", "job"}), ("b_total", set()), ("c", set())]
+    assert grouping == {"le", "view"}
+    # The check refuses names and labels /metrics does not export.
+    check_query("known", 'sum by (status) (central_backtests{status="failed"})', "{{status}}")
+    for wrong in ("central_queue_depth", 'central_backtests{queue="x"}', "sum by (q) (up)"):
+        with pytest.raises(AssertionError):
+            check_query("wrong", wrong)
+    with pytest.raises(AssertionError):
+        check_query("wrong legend", "central_backtests", "{{kind}}")
+
+
+def grafana_dashboards() -> dict[str, dict]:
+    return {
+        p.name: json.loads(p.read_text()) for p in sorted((GRAFANA / "dashboards").glob("*.json"))
+    }
+
+
+def dashboard_panels() -> list[tuple[str, dict]]:
+    return [
+        (f"{name}:{panel['title']}", panel)
+        for name, dashboard in grafana_dashboards().items()
+        for panel in dashboard["panels"]
+        if panel["type"] != "row"
+    ]
+
+
+def test_grafana_is_provisioned_from_the_repository():
+    grafana = compose()["services"]["grafana"]
+    provisioning = repository_path(grafana, "/etc/grafana/provisioning")
+    assert provisioning == GRAFANA / "provisioning"
+    (datasource,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert datasource["type"] == "prometheus"
+    assert urlparse(datasource["url"]).hostname == "prometheus"
+    assert any(
+        p.endswith(f":{urlparse(datasource['url']).port}")
+        for p in compose()["services"]["prometheus"]["ports"]
+    )
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "central.yml").read_text())[
+        "providers"
+    ]
+    dashboards = repository_path(grafana, provider["options"]["path"])
+    assert dashboards == GRAFANA / "dashboards"
+    assert grafana_dashboards()
+    for ident, panel in dashboard_panels():
+        uids = [panel["datasource"]["uid"]] + [t["datasource"]["uid"] for t in panel["targets"]]
+        assert set(uids) == {datasource["uid"]}, ident
+
+
+def test_every_dashboard_query_uses_exported_metrics_and_labels():
+    panels = dashboard_panels()
+    assert len(panels) >= 20
+    for ident, panel in panels:
+        assert panel["description"], f"{ident} explains nothing"
+        assert panel["targets"], ident
+        for target in panel["targets"]:
+            check_query(ident, target["expr"], target.get("legendFormat", ""))
+
+
+def test_the_dashboard_shows_every_platform_metric_and_the_web_basics():
+    used = {
+        name
+        for ident, panel in dashboard_panels()
+        for target in panel["targets"]
+        for name in check_query(ident, target["expr"])
+    }
+    platform = {name for name in exported_metrics() if name.startswith("central_")}
+    # Each platform family shows on at least one panel (its main sample suffices).
+    families = {re.sub(r"_(total|created|bucket|gcount|gsum)$", "", name) for name in platform}
+    shown = {re.sub(r"_(total|created|bucket|gcount|gsum)$", "", name) for name in used}
+    missing = families - shown - {"central_run_duration_window_seconds"}
+    assert not missing, f"no panel shows {sorted(missing)}"
+    assert {
+        "django_http_requests_total_by_method_total",
+        "django_http_requests_latency_seconds_by_view_method_bucket",
+        "django_http_responses_total_by_status_total",
+    } <= used
+
+
+def alert_rules() -> list[dict]:
+    groups = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def test_alert_rules_query_exported_metrics_and_are_documented():
+    rules = alert_rules()
+    names = [rule["alert"] for rule in rules]
+    assert len(names) == len(set(names))
+    docs = OPERATIONS_DOC.read_text()
+    for rule in rules:
+        check_query(rule["alert"], rule["expr"])
+        assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
+        assert rule["annotations"]["summary"], rule["alert"]
+        assert re.search(rf"^#+ .*`{rule['alert']}`", docs, re.MULTILINE), (
+            f"docs/operations.md has no section on {rule['alert']}"
+        )
+    # The kinds of trouble operators asked to be told about.
+    for needed in ("WorkerDown", "QueueDepth", "SyncLag", "RateLimited", "5xx", "BacktestFailures"):
+        assert any(needed in name for name in names), needed
+    # Alerts a dashboard panel points to exist.
+    for ident, panel in dashboard_panels():
+        for alert in re.findall(r"\b(Central[A-Z]\w+)", panel["description"]):
+            assert alert in names, f"{ident} names the unknown alert {alert}"
+
+
+def test_operations_doc_explains_every_dashboard_panel():
+    docs = OPERATIONS_DOC.read_text()
+    for ident, panel in dashboard_panels():
+        assert f"**{panel['title']}**" in docs, f"docs/operations.md does not explain {ident}"
+
+
+# --- Backup service ------------------------------------------------------------------------
+
+
+def test_backup_service_runs_the_repository_script_on_a_schedule():
+    services = compose()["services"]
+    backup = services["backup"]
+    # pg_dump must be of the server's major version or newer.
+    db_major = re.search(r"pg(\d+)", services["db"]["image"])[1]
+    assert re.fullmatch(rf"postgres:{db_major}(-\w+)?", backup["image"]), backup["image"]
+    commands = exec_commands(backup["command"])
+    scripts = [argv for argv in commands if argv[0].startswith("/")]
+    assert [Path(argv[0]).name for argv in scripts] == ["backup.sh"]
+    for argv in scripts:
+        script = repository_path(backup, argv[0])
+        assert script == BACKUP / "backup.sh"
+        assert script.stat().st_mode & stat.S_IXUSR
+        (dump_dir,) = argv[1:]
+        assert compose_mounts(backup)[dump_dir] in compose()["volumes"]
+    # Everything else is a shell builtin or coreutils, present in every Debian image.
+    assert {argv[0] for argv in commands} - {argv[0] for argv in scripts} <= {
+        "true",
+        "echo",
+        "sleep",
+    }
+    sleep = next(argv for argv in commands if argv[0] == "sleep")
+    assert sleep[1] == "$$BACKUP_INTERVAL_SECONDS"  # compose turns $$ into $
+    env = backup["environment"]
+    assert env["DATABASE_URL"] == compose()["x-app-env"]["DATABASE_URL"]
+    assert "BACKUP_RETENTION_DAYS" in env and "BACKUP_INTERVAL_SECONDS" in env
+    assert "BACKUP_RETENTION_DAYS" in (BACKUP / "backup.sh").read_text()
+    assert backup["depends_on"]["db"] == {"condition": "service_healthy"}
+
+
+# --- Kubernetes: autoscaling, ingress, disruption budget --------------------------------
+
+
+def test_every_web_and_worker_deployment_is_autoscaled_on_cpu_it_requests():
+    hpas = [obj for _, obj in kubernetes_objects("HorizontalPodAutoscaler")]
+    targets = [hpa["spec"]["scaleTargetRef"] for hpa in hpas]
+    assert all(t["kind"] == "Deployment" and t["apiVersion"] == "apps/v1" for t in targets)
+    scaled = [t["name"] for t in targets]
+    assert sorted(scaled) == sorted(["central-web", *kubernetes_workers()])
+    for hpa in hpas:
+        spec = hpa["spec"]
+        deployment = kubernetes_deployment(spec["scaleTargetRef"]["name"])
+        assert 1 <= spec["minReplicas"] <= spec["maxReplicas"], hpa["metadata"]["name"]
+        # The HPA owns the count: a replicas field would reset it on every apply.
+        assert "replicas" not in deployment["spec"], deployment["metadata"]["name"]
+        (metric,) = spec["metrics"]
+        assert metric["resource"]["name"] == "cpu"
+        for container in pod_spec(deployment)["containers"]:
+            assert "cpu" in container["resources"]["requests"]
+    assert kubernetes_deployment("central-beat")["spec"]["replicas"] == 1
+    assert "central-beat" not in scaled
+
+
+def test_ingress_routes_to_the_web_service_and_its_tls_secret_is_documented():
+    ((_, ingress),) = kubernetes_objects("Ingress")
+    ((_, service),) = kubernetes_objects("Service")
+    service_ports = {p["name"] for p in service["spec"]["ports"]}
+    backends = [
+        path["backend"]["service"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends
+    for backend in backends:
+        assert backend["name"] == service["metadata"]["name"]
+        assert backend["port"]["name"] in service_ports
+    configmap = next(o for _, o in kubernetes_objects("ConfigMap"))
+    allowed = configmap["data"]["ALLOWED_HOSTS"].split(",")
+    for rule in ingress["spec"]["rules"]:
+        assert rule["host"] in allowed
+    for tls in ingress["spec"]["tls"]:
+        assert tls["secretName"] in EXTERNAL_SECRETS
+        assert tls["secretName"] in DEPLOY_README.read_text()
+    # WebSockets: idle live-progress sockets must outlive the proxy's default 60 s.
+    annotations = ingress["metadata"]["annotations"]
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+
+
+def test_the_web_disruption_budget_selects_the_web_pods():
+    ((_, pdb),) = kubernetes_objects("PodDisruptionBudget")
+    web = kubernetes_deployment("central-web")
+    assert pdb["spec"]["selector"]["matchLabels"] == web["spec"]["selector"]["matchLabels"]
+    (web_hpa,) = [
+        o
+        for _, o in kubernetes_objects("HorizontalPodAutoscaler")
+        if o["spec"]["scaleTargetRef"]["name"] == "central-web"
+    ]
+    assert pdb["spec"]["minAvailable"] < web_hpa["spec"]["minReplicas"]
+
+
+def test_probes_where_they_apply():
+    """Web pods: startup and readiness on /api/health/ (test above), liveness by TCP;
+    every worker: liveness by Celery ping of its own node."""
+    web = pod_spec(kubernetes_deployment("central-web"))["containers"][0]
+    assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(web)
+    for name, obj in kubernetes_workers().items():
+        (worker,) = pod_spec(obj)["containers"]
+        (ping,) = exec_commands(worker["livenessProbe"]["exec"]["command"])
+        assert ping[3:5] == ["inspect", "ping"], name
+        assert "celery@$HOSTNAME" in ping, name
+
+
+def test_kustomize_renders_the_manifests(tmp_path):
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    folder = tmp_path / "kubernetes"
+    shutil.copytree(KUBERNETES, folder)
+    shutil.copy(folder / "secrets.env.example", folder / "secrets.env")
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(folder)], capture_output=True, text=True, timeout=60
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    objects = [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
+    kinds = sorted(o["kind"] for o in objects)
+    assert kinds == sorted([o["kind"] for _, o in kubernetes_objects()] + ["Secret"])
+    (secret,) = [o for o in objects if o["kind"] == "Secret"]
+    # The generated name carries a hash; every reference was rewritten to it.
+    for obj in objects:
+        if obj["kind"] in {"Deployment", "Job"}:
+            spec = obj["spec"]["template"]["spec"]
+            for container in spec.get("initContainers", []) + spec["containers"]:
+                refs = [r["secretRef"]["name"] for r in container["envFrom"] if "secretRef" in r]
+                assert refs == [secret["metadata"]["name"]]
+        assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "central"
+
+
+# --- CI: image build and dependency scan -------------------------------------------------------
+
+
+def test_workflow_builds_the_image_without_pushing_and_scans_it():
+    jobs = workflow()["jobs"]
+    assert {"test", "image", "dependencies"} <= set(jobs)
+    uses = [step.get("uses", "") for step in jobs["image"]["steps"]]
+    assert any(u.startswith("docker/setup-buildx-action@") for u in uses)
+    (build,) = [
+        s
+        for s in jobs["image"]["steps"]
+        if s.get("uses", "").startswith("docker/build-push-action@")
+    ]
+    assert build["with"]["push"] is False
+    assert (ROOT / build["with"]["context"] / build["with"]["file"]) == DOCKERFILE
+    (scan,) = [
+        s
+        for s in jobs["image"]["steps"]
+        if s.get("uses", "").startswith("aquasecurity/trivy-action@")
+    ]
+    assert scan["with"]["image-ref"] == build["with"]["tags"] == workflow_image_tag()
+    assert any("docker run" in s.get("run", "") for s in jobs["image"]["steps"])
+
+
+def dev_dependencies() -> list[str]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][
+        "dev"
+    ]
+
+
+def test_workflow_audits_the_installed_dependencies():
+    steps = workflow()["jobs"]["dependencies"]["steps"]
+    runs = [step["run"] for step in steps if "run" in step]
+    # pip-audit is a dev dependency, so `make install` brings it (and this test's checker).
+    audit = next(i for i, run in enumerate(runs) if run.startswith(".venv/bin/pip-audit"))
+    assert runs.index("make install") < audit
+    assert any(dep.startswith("pip-audit") for dep in dev_dependencies())
+    # The project itself is not on PyPI; everything it installs is audited.
+    assert "--skip-editable" in runs[audit].split()
