@@ -33,7 +33,12 @@ from backtest.models import (
     Sweep,
     Trade,
 )
-from central.admin_mixins import ReadOnlyAdminMixin, cancel_and_report, purge_and_report
+from central.admin_mixins import (
+    ReadOnlyAdminMixin,
+    TracebackAdminMixin,
+    cancel_and_report,
+    purge_and_report,
+)
 
 RULE_FIELDS = ("entry_rules", "exit_rules", "config")
 
@@ -147,7 +152,7 @@ class PerformanceSummaryInline(ReadOnlyInlineMixin, admin.StackedInline):
 
 
 @admin.register(Backtest)
-class BacktestAdmin(ResultsAdminMixin, SharingAdmin):
+class BacktestAdmin(TracebackAdminMixin, ResultsAdminMixin, SharingAdmin):
     list_display = (
         "id",
         "symbol",
@@ -175,6 +180,7 @@ class BacktestAdmin(ResultsAdminMixin, SharingAdmin):
                     ("start_time", "end_time"),
                     ("initial_balance", "final_balance"),
                     ("status", "progress_percent", "error"),
+                    "traceback_listed",
                     ("trade_count", "trades_link"),
                     "sweep",
                 )
@@ -198,6 +204,7 @@ class BacktestAdmin(ResultsAdminMixin, SharingAdmin):
         ),
     )
     readonly_fields = (
+        "traceback_listed",
         "strategy_name",
         "progress_percent",
         "trade_count",

@@ -24,7 +24,13 @@ from backtest.progress import publish_backtest_progress
 from backtest.runner import TooFewBars, run_strategy
 from backtest.services import InvalidBacktestInput, finish_sweep
 from central.locks import exclusive_job, lock_for_transaction
-from central.run_progress import Cancelled, ProgressReporter, TimeLimitExceeded, fail_where
+from central.run_progress import (
+    Cancelled,
+    ProgressReporter,
+    TimeLimitExceeded,
+    current_traceback,
+    fail_where,
+)
 from marketdata.selectors import OHLCV, candle_arrays, find_series
 from marketdata.timeframes import get_timeframe
 
@@ -71,7 +77,7 @@ def execute_backtest(backtest_id: int, *, respect_user_limit: bool = True) -> di
         except Exception:
             # The user sees no internals (a database error names tables and values).
             logger.exception("backtest %s failed", backtest_id)
-            _fail(backtest, INTERNAL_ERROR.format(id=backtest_id))
+            _fail(backtest, INTERNAL_ERROR.format(id=backtest_id), current_traceback())
         return _state(backtest_id)
 
 
@@ -94,8 +100,10 @@ def _claim(backtest_id: int, respect_user_limit: bool) -> Backtest | None:
         backtest.started_at = now
         backtest.heartbeat_at = now
         backtest.progress = 0.0
-        backtest.error = ""
-        backtest.save(update_fields=("status", "started_at", "heartbeat_at", "progress", "error"))
+        backtest.error = backtest.traceback = ""
+        backtest.save(
+            update_fields=("status", "started_at", "heartbeat_at", "progress", "error", "traceback")
+        )
         if backtest.sweep_id:
             Sweep.objects.filter(pk=backtest.sweep_id, status=RunStatus.QUEUED).update(
                 status=RunStatus.RUNNING
@@ -154,10 +162,11 @@ def load_bars(backtest: Backtest) -> Bars:
     return bars
 
 
-def _fail(backtest: Backtest, message: str) -> None:
+def _fail(backtest: Backtest, message: str, traceback: str = "") -> None:
     updated = Backtest.objects.filter(pk=backtest.pk, status=RunStatus.RUNNING).update(
         status=RunStatus.FAILED,
         error=message or "failed without a message",
+        traceback=traceback,
         finished_at=timezone.now(),
     )
     if updated:

@@ -121,6 +121,9 @@ class Backtest(models.Model):
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.PENDING)
     progress = models.FloatField(default=0.0, help_text="0 to 100.")
     error = models.TextField(blank=True)
+    # Operators only (admin, queue page): an internal error's traceback, secrets masked.
+    # Users see `error`, which never holds internals.
+    traceback = models.TextField(blank=True, editable=False)
     metadata = models.JSONField(default=dict, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -5,6 +5,16 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.utils.html import format_html
+
+
+class TracebackAdminMixin:
+    """Shows a run's stored traceback (internal errors only, secrets masked) on its admin
+    page: list `traceback_listed` in the admin's readonly fields."""
+
+    @admin.display(description="traceback (operators only)")
+    def traceback_listed(self, run: Any) -> str:
+        return format_html("<pre>{}</pre>", run.traceback) if run.traceback else "none"
 
 
 class ReadOnlyAdminMixin:

@@ -6,7 +6,8 @@ Three sources, each bounded so the page stays cheap however busy the platform is
   keys, one round trip for all of them);
 - the database: the runs each queue carries that have not finished (pending, queued,
   running; at most `ACTIVE_LIMIT` per kind, newest first, with a total count) and the
-  latest failures of every kind (at most `FAILURE_LIMIT`), with their stored error;
+  latest failures of every kind (at most `FAILURE_LIMIT`), with their stored error and,
+  for internal errors, the traceback;
 - the workers: Celery's `stats` and `active_queues` broadcasts, asked in parallel and
   waited for at most HEALTH_CELERY_TIMEOUT seconds, plus each running job's own
   heartbeat (the progress write the reapers watch).
@@ -112,6 +113,7 @@ class Job:
     heartbeat_at: datetime | None
     description: str
     error: str = ""
+    traceback: str = ""
     finished_at: datetime | None = None
 
 
@@ -161,6 +163,7 @@ def _job(kind: JobKind, row: Any) -> Job:
         heartbeat_at=getattr(row, "heartbeat_at", None),
         description=str(row),
         error=row.error,
+        traceback=row.traceback,
         finished_at=row.finished_at,
     )
 

@@ -93,3 +93,16 @@ def fail_where(
             publish(job)
             failed.append(job.pk)
     return failed
+
+
+TRACEBACK_LIMIT = 20_000  # characters kept, from the end (where the error is)
+
+
+def current_traceback() -> str:
+    """The traceback of the exception being handled, secrets masked, for operators (the
+    run's `traceback` field): the user-facing error never carries internals."""
+    import traceback
+
+    from central.logging_filters import mask_text
+
+    return mask_text(traceback.format_exc())[-TRACEBACK_LIMIT:]

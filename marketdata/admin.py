@@ -14,7 +14,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
-from central.admin_mixins import ReadOnlyAdminMixin, cancel_and_report, purge_and_report
+from central.admin_mixins import (
+    ReadOnlyAdminMixin,
+    TracebackAdminMixin,
+    cancel_and_report,
+    purge_and_report,
+)
 from marketdata.models import (
     DEFAULT_SOURCE,
     CandleRecord,
@@ -202,7 +207,9 @@ class WatchedSymbolAdmin(OperatorsMayViewMixin, admin.ModelAdmin):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(OperatorsMayViewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class SyncRunAdmin(
+    TracebackAdminMixin, OperatorsMayViewMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     """The record of every sync; read-only, with actions that queue a new run with the
     same range and cancel pending or running ones."""
 
@@ -229,6 +236,7 @@ class SyncRunAdmin(OperatorsMayViewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("symbol", "requested_by")
     date_hierarchy = "created_at"
     actions = ("rerun", "cancel", "purge")
+    readonly_fields = ("traceback_listed",)
 
     def has_sync_permission(self, request: HttpRequest) -> bool:
         return _may_sync(request)

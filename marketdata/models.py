@@ -184,6 +184,9 @@ class SyncRun(models.Model):
     gaps_filled = models.IntegerField(default=0)
     unfilled_gaps = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
+    # Operators only (admin, queue page): an internal error's traceback, secrets masked.
+    # Users see `error`, which never holds internals.
+    traceback = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

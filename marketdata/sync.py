@@ -28,6 +28,7 @@ from django.utils import timezone
 from audit.events import record_event
 from audit.models import SecurityAction
 from central.locks import exclusive_job
+from central.run_progress import current_traceback
 from marketdata import selectors
 from marketdata.api.serializers import SyncRunSerializer
 from marketdata.binance_client import (
@@ -332,12 +333,12 @@ def _claim(run_id: int) -> SyncRun | None:
             return None
         run.status = SyncRun.Status.RUNNING
         run.started_at = run.started_at or timezone.now()
-        run.error = ""
-        run.save(update_fields=("status", "started_at", "error"))
+        run.error = run.traceback = ""
+        run.save(update_fields=("status", "started_at", "error", "traceback"))
     return SyncRun.objects.select_related("symbol", "requested_by").get(pk=run_id)
 
 
-def _finish(run: SyncRun, status: str, error: str = "") -> None:
+def _finish(run: SyncRun, status: str, error: str = "", traceback: str = "") -> None:
     """Record the run's end with its counters, unless it was cancelled meanwhile (the
     cancel may land after the last chunk's check): then it stays cancelled, with the
     counters of what it stored, and the cancel's own time and reason."""
@@ -354,9 +355,17 @@ def _finish(run: SyncRun, status: str, error: str = "") -> None:
             run.save(update_fields=SyncRun.COUNTER_FIELDS)
         else:
             run.status = status
-            run.error = error
+            run.error, run.traceback = error, traceback
             run.finished_at = timezone.now()
-            run.save(update_fields=(*SyncRun.COUNTER_FIELDS, "status", "error", "finished_at"))
+            run.save(
+                update_fields=(
+                    *SyncRun.COUNTER_FIELDS,
+                    "status",
+                    "error",
+                    "traceback",
+                    "finished_at",
+                )
+            )
     if run.status == SyncRun.Status.SUCCEEDED and run.end is None and run.source == DEFAULT_SOURCE:
         # Synced up to now: the watched series (if it is one) is current.
         WatchedSymbol.objects.filter(symbol_id=run.symbol_id, timeframe=run.timeframe).update(
@@ -399,7 +408,7 @@ def execute_sync_run(run_id: int, client: BinanceKlineClient | None = None) -> d
         except BinanceError as exc:
             _fail(run, job, str(exc))
         except BaseException as exc:
-            _fail(run, job, f"{type(exc).__name__}: {exc}")
+            _fail(run, job, f"{type(exc).__name__}: {exc}", current_traceback())
             raise
         else:
             job.copy_client_stats()
@@ -418,11 +427,11 @@ def _pause_watch_of_unknown_symbol(run: SyncRun, exc: BinanceRejected) -> str:
     return " (the watch of this symbol was disabled)" if paused else ""
 
 
-def _fail(run: SyncRun, job: _SyncJob | None, message: str) -> None:
+def _fail(run: SyncRun, job: _SyncJob | None, message: str, traceback: str = "") -> None:
     logger.warning("sync run %s failed: %s", run.pk, message)
     if job is not None:
         job.copy_client_stats()
-    _finish(run, SyncRun.Status.FAILED, message or "failed without a message")
+    _finish(run, SyncRun.Status.FAILED, message or "failed without a message", traceback)
 
 
 # --- Cancelling a run ---------------------------------------------------------------

@@ -18,7 +18,12 @@ from django.utils.safestring import SafeString
 from accounts.sharing_admin import SharingAdmin
 from backtest.admin import ResultsAdminMixin, pretty_json
 from backtest.services import InvalidBacktestInput, NotAllowed
-from central.admin_mixins import ReadOnlyAdminMixin, cancel_and_report, purge_and_report
+from central.admin_mixins import (
+    ReadOnlyAdminMixin,
+    TracebackAdminMixin,
+    cancel_and_report,
+    purge_and_report,
+)
 from replay import runs
 from replay.models import ImportBatch, ReplayExecution, ReplayRun, TransactionHistory
 
@@ -135,7 +140,7 @@ class ReplayExecutionInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(ReplayRun)
-class ReplayRunAdmin(ResultsAdminMixin, SharingAdmin):
+class ReplayRunAdmin(TracebackAdminMixin, ResultsAdminMixin, SharingAdmin):
     list_display = (
         "id",
         "owner",
@@ -152,7 +157,7 @@ class ReplayRunAdmin(ResultsAdminMixin, SharingAdmin):
     search_fields = ("owner__username", "symbol", "name")
     list_select_related = ("owner", "backtest")
     date_hierarchy = "created_at"
-    readonly_fields = ("summary_listed",)
+    readonly_fields = ("summary_listed", "traceback_listed")
     exclude = ("summary",)
     inlines = (ReplayExecutionInline,)
     actions = ("cancel", "purge")

@@ -158,6 +158,9 @@ class ReplayRun(models.Model):
     progress = models.FloatField(default=0.0, help_text="0 to 100.")
     summary = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    # Operators only (admin, queue page): an internal error's traceback, secrets masked.
+    # Users see `error`, which never holds internals.
+    traceback = models.TextField(blank=True, editable=False)
     task_id = models.CharField(max_length=64, blank=True)
     transaction_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

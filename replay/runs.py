@@ -35,7 +35,13 @@ from backtest.services import (
 )
 from backtest.validators import Problem
 from central.locks import exclusive_job
-from central.run_progress import Cancelled, ProgressReporter, TimeLimitExceeded, fail_where
+from central.run_progress import (
+    Cancelled,
+    ProgressReporter,
+    TimeLimitExceeded,
+    current_traceback,
+    fail_where,
+)
 from marketdata.models import DEFAULT_SOURCE
 from marketdata.services import InvalidParameter, check_source, check_timeframe, normalise_symbol
 from replay.backtest_comparison import (
@@ -410,7 +416,7 @@ def execute_replay(run_id: int) -> dict:
         except Exception:
             # The user sees no internals (a database error names tables and values).
             logger.exception("replay %s failed", run_id)
-            _fail(run, INTERNAL_ERROR.format(id=run_id))
+            _fail(run, INTERNAL_ERROR.format(id=run_id), current_traceback())
         return _state(run_id)
 
 
@@ -425,8 +431,10 @@ def _claim(run_id: int) -> ReplayRun | None:
         run.status = RunStatus.RUNNING
         run.started_at = run.heartbeat_at = now
         run.progress = 0.0
-        run.error = ""
-        run.save(update_fields=("status", "started_at", "heartbeat_at", "progress", "error"))
+        run.error = run.traceback = ""
+        run.save(
+            update_fields=("status", "started_at", "heartbeat_at", "progress", "error", "traceback")
+        )
     publish_replay_progress(run)
     return run
 
@@ -499,10 +507,11 @@ def _mark_us(run: ReplayRun, fills: dict) -> int:
     return last + candle_span_us(run.timeframe)
 
 
-def _fail(run: ReplayRun, message: str) -> None:
+def _fail(run: ReplayRun, message: str, traceback: str = "") -> None:
     updated = ReplayRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
         status=RunStatus.FAILED,
         error=message or "failed without a message",
+        traceback=traceback,
         finished_at=timezone.now(),
     )
     if updated:

@@ -856,8 +856,7 @@ def scratch_databases(db):
 def test_backup_then_restore_round_trips_a_database(scratch_databases, tmp_path):
     (source, target), params = scratch_databases
     client_bin = postgres_client_bin(connection.pg_version // 10000)
-    if client_bin is None:
-        pytest.skip("no pg_dump of the server's major version (or newer) on this machine")
+    assert client_bin is not None, "pgserver's wheel brings pg_dump; it is missing"
     with psycopg.connect(dbname=source, autocommit=True, **params) as conn:
         conn.execute("CREATE TABLE trade (id serial PRIMARY KEY, pnl numeric(20, 8))")
         conn.execute("INSERT INTO trade (pnl) SELECT g / 7.0 FROM generate_series(1, 500) g")
@@ -905,6 +904,69 @@ def test_backup_then_restore_round_trips_a_database(scratch_databases, tmp_path)
 
 
 # --- Compose: wiring between services ------------------------------------------------------
+
+
+def table_counts(conn) -> dict[str, int]:
+    tables = conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+    ).fetchall()
+    return {
+        name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for (name,) in tables
+    }
+
+
+def candle_checksum(conn) -> str:
+    from marketdata.models import Candle
+
+    table = Candle._meta.db_table
+    return conn.execute(
+        f"SELECT md5(string_agg(c::text, ',' ORDER BY c::text)) FROM \"{table}\" c"
+    ).fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_populated_central_database_restores_into_a_fresh_server(tmp_path, analyst):
+    """The issue's check: Central's own database, with candles and users in it, dumped by
+    deploy/backup/backup.sh and restored by restore.sh into a newly started, empty
+    PostgreSQL server: every table has as many rows and the candles the same checksum."""
+    from central.embedded_servers import embedded_postgres
+    from tests.backtest.conftest import store_candles
+
+    store_candles(count=700)
+    store_candles(symbol="ETHUSDT", count=300, seed=3)
+    client_bin = postgres_client_bin(connection.pg_version // 10000)
+    assert client_bin is not None, "pgserver's wheel brings pg_dump; it is missing"
+    path = f"{client_bin}{os.pathsep}{os.environ['PATH']}"
+    source_db = connection.settings_dict["NAME"]
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+
+    backup = subprocess.run(
+        [BACKUP / "backup.sh", dumps],
+        env=worker_environment(source_db, PATH=path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert backup.returncode == 0, backup.stderr
+    (dump,) = dumps.glob("central-*.dump")
+
+    with embedded_postgres(tmp_path / "fresh", throwaway=True) as fresh_url:
+        env = dict(worker_environment(source_db, PATH=path), DATABASE_URL=fresh_url)
+        restore = subprocess.run(
+            [BACKUP / "restore.sh", dump], env=env, capture_output=True, text=True, timeout=600
+        )
+        assert restore.returncode == 0, restore.stderr
+        with psycopg.connect(fresh_url) as restored:
+            restored_counts, restored_sum = table_counts(restored), candle_checksum(restored)
+    params = connection.get_connection_params()
+    with psycopg.connect(**{**params, "dbname": source_db}) as original:
+        original_counts, original_sum = table_counts(original), candle_checksum(original)
+
+    assert restored_counts == original_counts
+    assert sum(count for name, count in restored_counts.items() if "candle" in name) >= 1000
+    assert restored_counts["auth_user"] >= 1
+    assert restored_sum == original_sum and restored_sum is not None
 
 
 def compose_mounts(service: dict) -> dict[str, str]:

@@ -93,5 +93,8 @@ def test_a_failed_run_exits_non_zero(fills, monkeypatch):
     monkeypatch.setattr("replay.runs.summarise", broken)
     with pytest.raises(CommandError, match="failed: an internal error stopped the replay"):
         run_command("--user", "ana")
-    assert ReplayRun.objects.get().status == RunStatus.FAILED
+    run = ReplayRun.objects.get()
+    assert run.status == RunStatus.FAILED
+    assert "RuntimeError: disk on fire" in run.traceback  # for operators only
+    assert "disk on fire" not in run.error
     assert not ReplayExecution.objects.exists()
