@@ -43,6 +43,7 @@ AUDITED_MODELS: dict[str, dict] = {
 NOT_AUDITED: dict[str, str] = {
     "marketdata.Candle": "market data, written in bulk by imports and syncs (see SyncRun)",
     "marketdata.CandleRecord": "a read-only database view over candles",
+    "marketdata.MarketStream": "a stream process's own state, rewritten every second",
     "backtest.Trade": "a run's results, written in one COPY by the engine",
     "backtest.PerformanceSummary": "a run's results, computed once by the engine",
     "backtest.EquityCurve": "a run's results, computed once by the engine",

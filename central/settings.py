@@ -174,6 +174,11 @@ BINANCE_REQUEST_TIMEOUT = env_int("BINANCE_REQUEST_TIMEOUT", 10)
 BINANCE_MAX_RETRIES = env_int("BINANCE_MAX_RETRIES", 5)
 # Stay below Binance's 6000 weight/minute request-weight limit.
 BINANCE_WEIGHT_LIMIT = env_int("BINANCE_WEIGHT_LIMIT", 5000)
+# The live stream (stream_market): a connection silent this long is taken for dead and
+# replaced; reconnects wait a random time up to base * 2^attempt, capped at max.
+STREAM_SILENCE_SECONDS = env_int("STREAM_SILENCE_SECONDS", 60)
+STREAM_BACKOFF_BASE_SECONDS = env_int("STREAM_BACKOFF_BASE_SECONDS", 1)
+STREAM_BACKOFF_MAX_SECONDS = env_int("STREAM_BACKOFF_MAX_SECONDS", 60)
 
 # --- Secrets at rest (django-cryptography) ----------------------------------------
 CRYPTOGRAPHY_KEY = env_str("FIELD_ENCRYPTION_KEY") or None

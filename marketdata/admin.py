@@ -24,6 +24,7 @@ from marketdata.models import (
     DEFAULT_SOURCE,
     CandleRecord,
     CandleSeries,
+    MarketStream,
     Symbol,
     SyncRun,
     WatchedSymbol,
@@ -283,6 +284,33 @@ class SyncRunAdmin(
     )
     def purge(self, request: HttpRequest, queryset: QuerySet[SyncRun]) -> None:
         purge_and_report(self, request, "sync runs", queryset)
+
+
+@admin.register(MarketStream)
+class MarketStreamAdmin(OperatorsMayViewMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What each `stream_market` process last reported; read-only: only the process
+    writes its row (a "connected" stream whose last message is old has hung)."""
+
+    list_display = (
+        "name",
+        "state",
+        "symbols",
+        "timeframes",
+        "connected_at",
+        "last_message_at",
+        "reconnects",
+        "messages",
+        "malformed",
+        "short_error",
+        "updated_at",
+    )
+    list_filter = ("state",)
+    search_fields = ("name", "last_error")
+    date_hierarchy = "updated_at"
+
+    @admin.display(description="last error")
+    def short_error(self, stream: MarketStream) -> str:
+        return Truncator(stream.last_error).chars(ERROR_PREVIEW_CHARS)
 
 
 def _not_syncable(series: CandleSeries) -> None:

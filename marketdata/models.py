@@ -151,6 +151,7 @@ class SyncRun(models.Model):
         SCHEDULE = "schedule"
         API = "api"
         ADMIN = "admin"
+        STREAM = "stream"  # a live stream's backfill after it (re)connected
 
     # The counters a running sync updates chunk by chunk (saved and published together).
     COUNTER_FIELDS = (
@@ -197,3 +198,43 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"sync {self.symbol.name} {self.timeframe} #{self.pk} ({self.status})"
+
+
+class MarketStream(models.Model):
+    """The state of one `stream_market` process, written by it for operators.
+
+    The process updates its row on every change of state and, while candles flow, about
+    once a second: the admin and /metrics read it, nothing else writes it. Counters
+    start again from zero when the process starts (see `started_at`).
+    """
+
+    class State(models.TextChoices):
+        CONNECTING = "connecting"
+        BACKFILLING = "backfilling"
+        CONNECTED = "connected"
+        RECONNECTING = "reconnecting"
+        STOPPED = "stopped"
+        FAILED = "failed"
+
+    name = models.CharField(max_length=200, unique=True)
+    symbols = models.JSONField(default=list)
+    timeframes = models.JSONField(default=list)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.CONNECTING)
+    started_at = models.DateTimeField(null=True, blank=True)
+    connected_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the current (or last) connection opened."
+    )
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    reconnects = models.IntegerField(default=0)
+    messages = models.BigIntegerField(default=0, help_text="Kline messages received.")
+    malformed = models.BigIntegerField(
+        default=0, help_text="Frames ignored: not JSON, not a kline, or of a stream not asked for."
+    )
+    last_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return f"stream {self.name} ({self.state})"

@@ -15,7 +15,14 @@ from django.db import connection
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from marketdata import pgcopy, timescale
-from marketdata.models import DEFAULT_SOURCE, CandleSeries, Symbol, SyncRun, WatchedSymbol
+from marketdata.models import (
+    DEFAULT_SOURCE,
+    CandleSeries,
+    MarketStream,
+    Symbol,
+    SyncRun,
+    WatchedSymbol,
+)
 from marketdata.progress import FINAL_STATUSES, sync_run_message
 from marketdata.timeframes import get_timeframe
 
@@ -277,3 +284,9 @@ def sync_run_snapshot(run_id: int) -> dict | None:
     else:
         phase, progress = None, None
     return sync_run_message(run, phase=phase, progress=progress)
+
+
+def stream_states() -> QuerySet[MarketStream]:
+    """Every live stream's last reported state, by name: one small query, for the admin
+    and /metrics (operational data, not per user)."""
+    return MarketStream.objects.order_by("name")

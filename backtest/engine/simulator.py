@@ -168,12 +168,7 @@ def simulate(
     n = len(bars)
     arrays = _input_arrays(bars, signals, config)
     pf, pi = _parameters(config)
-    sf = np.zeros(_N_SF)
-    si = np.zeros(_N_SI, dtype=np.int64)
-    sf[_S_CASH] = sf[_S_PEAK] = sf[_S_DAY_OPEN_EQUITY] = sf[_S_EQUITY] = config.cash
-    si[_S_PENDING_EXIT] = _NO_EXIT
-    if n:
-        si[_S_DAY] = bars.timestamp[0] // _DAY_US
+    sf, si = _initial_state(config, int(bars.timestamp[0]) if n else 0)
 
     equity = np.empty(n)
     drawdown = np.empty(n)
@@ -201,6 +196,18 @@ def simulate(
         exposure=exposure,
         metrics=compute_metrics(bars, trades, equity, config),
     )
+
+
+def _initial_state(config: EngineConfig, first_timestamp: int) -> tuple[np.ndarray, np.ndarray]:
+    """The loop's carried state (float, integer) before its first bar, at `first_timestamp`
+    (µs): flat, all cash, no order queued, no limit tripped. The paper-trading stepper
+    starts from it too."""
+    sf = np.zeros(_N_SF)
+    si = np.zeros(_N_SI, dtype=np.int64)
+    sf[_S_CASH] = sf[_S_PEAK] = sf[_S_DAY_OPEN_EQUITY] = sf[_S_EQUITY] = config.cash
+    si[_S_PENDING_EXIT] = _NO_EXIT
+    si[_S_DAY] = first_timestamp // _DAY_US
+    return sf, si
 
 
 def _input_arrays(bars: Bars, signals: Signals, config: EngineConfig) -> tuple[np.ndarray, ...]:

@@ -187,7 +187,8 @@
 
   /* A live progress socket (the run-progress consumers): calls onMessage with each
      parsed message, reconnects with backoff while the page is open unless the server
-     said it is done (normal close) or refused access (4xxx). */
+     said it is done (normal close) or refused access (4xxx). options.onClose(code)
+     is called when it stops, options.onRetry(code) before each reconnect. */
   function watch(path, onMessage, options) {
     options = options || {};
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
@@ -207,6 +208,7 @@
           if (options.onClose) options.onClose(event.code);
           return;
         }
+        if (options.onRetry) options.onRetry(event.code);
         window.setTimeout(open, delay);
         delay = Math.min(delay * 2, 10000);
       });

@@ -8,7 +8,9 @@
    For the browser tests: the chart box carries data-candle-count (candles drawn) and
    data-bucket-seconds (bucket of the last fetch for the visible window), and
    Central.marketChart holds the chart. Central.market lets market-sync.js and
-   market-import.js reload the series list once a sync or an import has stored candles. */
+   market-import.js reload the series list once a sync or an import has stored candles,
+   and market-live.js draw live candles (Central.market.live); the chart box fires
+   "market:series" when another series is shown and "market:drawn" after each redraw. */
 (function () {
   "use strict";
   var C = window.Central;
@@ -150,6 +152,7 @@
     }
     chartBox.setAttribute("data-bucket-seconds", String(bucketInView));
     describe(bucketInView);
+    chartBox.dispatchEvent(new CustomEvent("market:drawn"));
   }
 
   function describe(bucket) {
@@ -297,6 +300,7 @@
   function show(series) {
     state.series = series;
     updateUrl(series);
+    chartBox.dispatchEvent(new CustomEvent("market:series", { detail: series }));
     return loadSeries();
   }
 
@@ -356,7 +360,88 @@
     });
   }
 
+  /* --- live candles ---------------------------------------------------------------
+
+     Live candles (market-live.js) are drawn only where the chart shows the stored
+     candles themselves at the series' end: a bucket cannot take a candle in without
+     knowing which of its candles it already holds (a closed candle may be stored and
+     bucketed already), so downsampled ends are left as they are and the page says
+     that live updates are paused until the user zooms in. A live candle joins the
+     loaded rows (the whole range, or the finer window holding its time), so redraws
+     on pan and zoom keep it; a forming candle replaces itself until its closed
+     version replaces it for good. */
+
+  /* The loaded candles drawn at time t: the finer window where it covers t. */
+  function layerAt(t) {
+    var d = state.detail;
+    return d && d.start <= t && t < d.end ? d : state.base;
+  }
+
+  /* Can a live candle opening at t (UTC seconds; default: after the last candle
+     drawn) be drawn as itself? */
+  function liveDrawable(t) {
+    if (!state.base || !state.series) return false;
+    var rows = state.rows;
+    var last = rows.length ? rows[rows.length - 1].t : -Infinity;
+    if (t === undefined) t = last;
+    return t >= last && layerAt(t).bucket === tfSeconds(state.series.timeframe);
+  }
+
+  function upsertLast(rows, row) {
+    var last = rows[rows.length - 1];
+    if (last && last.t === row.t) rows[rows.length - 1] = row; else rows.push(row);
+  }
+
+  /* Draw one live candle in place ({time, open, high, low, close, volume}); closed:
+     the candle is final (and stored). Returns whether the chart changed. */
+  function applyLive(candle, closed) {
+    var row = { time: candle.time, open: candle.open, high: candle.high, low: candle.low,
+      close: candle.close, volume: candle.volume, t: C.charts.time(candle.time) };
+    if (closed) countStored(row);
+    if (!liveDrawable(row.t)) return false;
+    var layer = layerAt(row.t);
+    upsertLast(layer.rows, row);
+    if (state.rows !== layer.rows) upsertLast(state.rows, row);
+    var handle = state.chart;
+    handle.candles.update({ time: row.t, open: row.open, high: row.high, low: row.low, close: row.close });
+    if (handle.volume) {
+      var color = C.cssVar(row.close >= row.open ? "--up" : "--down") + "80";
+      handle.volume.update({ time: row.t, value: row.volume, color: color });
+    }
+    chartBox.setAttribute("data-candle-count", String(state.rows.length));
+    return true;
+  }
+
+  /* A closed candle after the last stored one is now stored too: the cards follow. */
+  function countStored(row) {
+    var series = state.series;
+    if (!series || (series.last_timestamp && C.charts.time(series.last_timestamp) >= row.t)) return;
+    series.last_timestamp = row.time;
+    series.candle_count += 1;
+    document.querySelector('[data-stat="last"]').textContent = C.fmt.date(series.last_timestamp);
+    document.querySelector('[data-stat="count"]').textContent = C.fmt.number(series.candle_count, 0);
+    if (state.base) describe(Number(chartBox.getAttribute("data-bucket-seconds")));
+  }
+
+  /* After a reconnect: the candles stored since the last one drawn (closed candles
+     sent while the socket was down), drawn as closed ones. */
+  function catchUp() {
+    var series = state.series;
+    if (!liveDrawable()) return Promise.resolve();
+    var from = state.rows.length ? state.rows[state.rows.length - 1].t : 0;
+    return C.api(candlesUrl(series, { start: isoSeconds(from), max_points: MAX_POINTS })).then(function (answer) {
+      if (series !== state.series || answer.downsampled) return;
+      answer.candles.forEach(function (candle) { applyLive(candle, true); });
+    }, function () { /* the next live candles still arrive; the gap shows until a reload */ });
+  }
+
   C.market = {
+    live: {
+      apply: applyLive,
+      catchUp: catchUp,
+      // null while the series' candles are loading (nothing is drawn yet)
+      drawable: function () { return state.base ? liveDrawable() : null; },
+    },
     timeframes: timeframesLoaded,
     reload: reload,
     selection: function () { return state.series ? { symbol: state.series.symbol, timeframe: state.series.timeframe } : null; },

@@ -64,7 +64,7 @@ HEALTH_PATH = "/api/health/"
 HEALTH_HOST = "localhost"
 WEB_COMMAND = ["daphne", "-b", "0.0.0.0", "-p", "8000", "central.asgi:application"]
 WORKER_SERVICES = {"worker-default", "worker-marketdata", "worker-backtests", "worker-replays"}
-APP_SERVICES = {"migrate", "web", "beat"} | WORKER_SERVICES
+APP_SERVICES = {"migrate", "web", "beat", "stream"} | WORKER_SERVICES
 # Services from public images, beside the app's: their commands are checked separately.
 IMAGE_SERVICES = {"db", "redis", "prometheus", "grafana", "backup"}
 # Secrets the manifests use that kustomization.yaml does not generate: each must be
@@ -361,6 +361,7 @@ def check_docker(argv: list[str]) -> None:
 
 def check_pip_audit(argv: list[str]) -> None:
     from pip_audit._cli import _parser  # a dev dependency: the workflow's scan tool
+
     try:
         _parser().parse_args(argv[1:])
     except SystemExit:

@@ -12,8 +12,18 @@ checks: the `X-MBX-APIKEY` header (-2014, -2015), the HMAC-SHA256 `signature` of
 query string under the account's secret (-1022), and `timestamp` within `recvWindow`
 (-1021), with Binance's own status codes and error bodies.
 
-It runs an aiohttp application on its own event loop, so more endpoints (a WebSocket
-kline stream, for instance) can be added as routes in `_build_app` next to the REST ones.
+The kline WebSocket, `/stream?streams=btcusdt@kline_1m/...` (Binance's combined
+streams; `ws_url` is what BINANCE_WS_URL should be), plays a script that tests write
+with `ws_script([...])`: steps built by `ws_kline` (a forming or closed kline of a REST
+row), `ws_raw` (any text, e.g. a malformed frame), `ws_drop` (cut the connection, no
+close frame), `ws_silence` (send nothing for a while) and `ws_gate` (wait until the
+test sets an event). Steps are taken in order across connections: a connection plays
+them until a drop, and the next connection goes on from there. Once the script is
+played out a connection stays open and silent. Each connection's `streams` parameter
+is recorded (`ws_connections`).
+
+It runs an aiohttp application on its own event loop, so more endpoints can be added
+as routes in `_build_app` next to the REST ones.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import random
 import socket
 import threading
@@ -70,6 +81,7 @@ FAILURE_KINDS = (
     "server_error",
     "invalid_symbol",
 )
+WS_GATE_TIMEOUT = 60.0  # a gate the test never opens does not hold the server forever
 
 
 @dataclass(frozen=True)
@@ -108,12 +120,69 @@ class FakeAccount:
     uid: int = 0
 
 
+@dataclass(frozen=True)
+class WsStep:
+    """One step of the WebSocket script (build them with the ws_* functions)."""
+
+    kind: str  # "send", "drop", "silence" or "gate"
+    text: str = ""
+    seconds: float = 0.0
+    gate: threading.Event | None = None
+
+
+def ws_kline(symbol: str, interval: str, row: list, *, closed: bool = True) -> WsStep:
+    """A kline event of the REST row (one of make_klines'), forming or closed, framed
+    as Binance's combined stream frames it."""
+    kline = {
+        "t": row[0],
+        "T": row[6],
+        "s": symbol,
+        "i": interval,
+        "f": 100,
+        "L": 100 + row[8],
+        "o": row[1],
+        "c": row[4],
+        "h": row[2],
+        "l": row[3],
+        "v": row[5],
+        "n": row[8],
+        "x": closed,
+        "q": row[7],
+        "V": row[9],
+        "Q": row[10],
+        "B": "0",
+    }
+    data = {"e": "kline", "E": row[6] if closed else row[0], "s": symbol, "k": kline}
+    frame = {"stream": f"{symbol.lower()}@kline_{interval}", "data": data}
+    return WsStep("send", text=json.dumps(frame))
+
+
+def ws_raw(text: str) -> WsStep:
+    return WsStep("send", text=text)
+
+
+def ws_drop() -> WsStep:
+    return WsStep("drop")
+
+
+def ws_silence(seconds: float) -> WsStep:
+    """Send nothing for `seconds`; a client that hangs up meanwhile ends the connection."""
+    return WsStep("silence", seconds=seconds)
+
+
+def ws_gate(event: threading.Event) -> WsStep:
+    """Wait until the test sets `event` (at most WS_GATE_TIMEOUT)."""
+    return WsStep("gate", gate=event)
+
+
 @dataclass
 class _State:
     klines: dict[tuple[str, str], list[list]] = field(default_factory=dict)
     accounts: dict[str, FakeAccount] = field(default_factory=dict)  # by API key
     script: deque[ScriptedFailure | None] = field(default_factory=deque)  # None: answer
     requests: list[RecordedRequest] = field(default_factory=list)
+    ws_steps: deque[WsStep] = field(default_factory=deque)
+    ws_connections: list[str] = field(default_factory=list)  # each one's `streams`
     weight_minute: int = 0
     weight_used: int = 0
     extra_weight: int = 0
@@ -191,6 +260,11 @@ class FakeBinance:
         """What python-binance's `Client.API_URL` should be set to."""
         return f"{self.url}/api"
 
+    @property
+    def ws_url(self) -> str:
+        """What BINANCE_WS_URL should be (the combined stream is `<ws_url>stream`)."""
+        return f"ws://127.0.0.1:{self.port}/"
+
     def start(self) -> FakeBinance:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
@@ -238,6 +312,7 @@ class FakeBinance:
         app.router.add_get("/api/v3/klines", self._klines)
         app.router.add_get("/api/v3/account", self._account)
         app.router.add_get("/api/v3/myTrades", self._my_trades)
+        app.router.add_get("/stream", self._stream)
         return app
 
     # --- what tests set up and inspect ----------------------------------------------
@@ -311,6 +386,17 @@ class FakeBinance:
                 ScriptedFailure(kind, retry_after, status) for _ in range(times)
             )
 
+    def ws_script(self, steps: Iterable[WsStep]) -> None:
+        """Append steps to the WebSocket script (see the module's docstring)."""
+        with self._lock:
+            self._state.ws_steps.extend(steps)
+
+    @property
+    def ws_connections(self) -> list[str]:
+        """The `streams` parameter of every WebSocket connection so far, in order."""
+        with self._lock:
+            return list(self._state.ws_connections)
+
     def add_used_weight(self, weight: int) -> None:
         """Pretend other clients of the same IP used this much weight (reported, not reset)."""
         with self._lock:
@@ -367,7 +453,9 @@ class FakeBinance:
                     request.rel_url.raw_query_string,
                 )
             )
-            failure = self._state.script.popleft() if self._state.script else None
+            # Scripted failures are for REST answers; the WebSocket has its own script.
+            scripted = self._state.script and request.path != "/stream"
+            failure = self._state.script.popleft() if scripted else None
         if failure is not None:
             return await self._fail(request, failure)
         return await handler(request)
@@ -423,6 +511,28 @@ class FakeBinance:
         if transport is not None:
             transport.abort()
         raise asyncio.CancelledError
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        socket = web.WebSocketResponse(autoping=True)
+        await socket.prepare(request)
+        with self._lock:
+            self._state.ws_connections.append(request.query.get("streams", ""))
+        while not socket.closed:
+            with self._lock:
+                step = self._state.ws_steps.popleft() if self._state.ws_steps else None
+            if step is None:
+                await _until_closed(socket, None)
+            elif step.kind == "send":
+                await socket.send_str(step.text)
+            elif step.kind == "drop":
+                if request.transport is not None:
+                    request.transport.abort()
+                break
+            elif step.kind == "silence":
+                await _until_closed(socket, step.seconds)
+            elif step.kind == "gate" and step.gate is not None:
+                await asyncio.to_thread(step.gate.wait, WS_GATE_TIMEOUT)
+        return socket
 
     async def _ping(self, request: web.Request) -> web.Response:
         return web.json_response({}, headers=self._weight_headers(1))
@@ -571,6 +681,22 @@ class FakeBinance:
                 400, -1021, "Timestamp for this request is outside of the recvWindow.", headers
             )
         return account
+
+
+async def _until_closed(socket: web.WebSocketResponse, seconds: float | None) -> None:
+    """Read (and drop) what the client sends until it closes, or `seconds` pass."""
+    loop = asyncio.get_running_loop()
+    deadline = None if seconds is None else loop.time() + seconds
+    while not socket.closed:
+        timeout = None if deadline is None else deadline - loop.time()
+        if timeout is not None and timeout <= 0:
+            return
+        try:
+            message = await socket.receive(timeout=timeout)
+        except TimeoutError:
+            return
+        if message.type in (web.WSMsgType.CLOSE, web.WSMsgType.CLOSED, web.WSMsgType.ERROR):
+            return
 
 
 def _sign(payload: str, secret: str) -> str:
