@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import time
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 import pytest
 import redis
@@ -34,6 +33,7 @@ from marketdata.models import CandleSeries, SyncRun
 from marketdata.sample_data import kline_rows
 from marketdata.services import get_or_create_symbol, import_candles
 from replay.models import ReplayExecution, ReplayRun, TransactionHistory
+from tests.backtest.test_admin import make_backtest
 from tests.fakes.fake_binance import make_klines
 from tests.replay.replay_helpers import T0, flat_candles, make_fills
 
@@ -125,16 +125,7 @@ def history(analyst) -> dict[str, models.Model]:
     """One row of each read-only model."""
     kline = kline_rows(1_704_067_200_000, 60_000, 3, 100.0, 1)
     import_candles(io.BytesIO(kline), symbol="BTCUSDT", timeframe="1m", filename="k.csv")
-    backtest = Backtest.objects.create(
-        owner=analyst,
-        strategy_snapshot={"name": "s"},
-        symbol="BTCUSDT",
-        timeframe="1m",
-        initial_balance=Decimal(1000),
-        reproducibility_hash="x",
-        parameters={},
-        status=RunStatus.COMPLETED,
-    )
+    backtest = make_backtest(analyst, status=RunStatus.COMPLETED)
     [fill] = make_fills(analyst, [{"time": T0, "side": "buy", "price": 100, "quantity": 1}])
     run = ReplayRun.objects.create(owner=analyst, status=RunStatus.COMPLETED)
     rows = {
@@ -344,14 +335,8 @@ def finished(days_ago: float) -> datetime:
 @pytest.fixture
 def runs_of_all_ages(analyst) -> dict[str, models.Model]:
     def backtest(status=RunStatus.COMPLETED, days_ago=None, **extra) -> Backtest:
-        return Backtest.objects.create(
-            owner=analyst,
-            strategy_snapshot={"name": "s"},
-            symbol="BTCUSDT",
-            timeframe="1m",
-            initial_balance=Decimal(1000),
-            reproducibility_hash="x",
-            parameters={},
+        return make_backtest(
+            analyst,
             status=status,
             finished_at=finished(days_ago) if days_ago is not None else None,
             **extra,
@@ -497,16 +482,8 @@ def test_queue_depth_counts_every_priority_list_of_the_queue():
 def test_queue_page_shows_queued_runs_workers_and_failures(
     celery_worker, client, operator, analyst
 ):
-    queued = Backtest.objects.create(
-        owner=analyst,
-        strategy_snapshot={"name": "s"},
-        symbol="BTCUSDT",
-        timeframe="1m",
-        initial_balance=Decimal(1000),
-        reproducibility_hash="x",
-        parameters={},
-        status=RunStatus.QUEUED,  # no task sent: it waits where the page can see it
-    )
+    # No task sent: it waits where the page can see it.
+    queued = make_backtest(analyst, status=RunStatus.QUEUED)
     failed = ReplayRun.objects.create(
         owner=analyst,
         status=RunStatus.FAILED,

@@ -26,7 +26,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connections
 
-from tests.conftest import BASE_DIR, current_test_database, worker_environment
+from tests.conftest import BASE_DIR, current_test_database, stop_worker, worker_environment
 
 ARTIFACTS = Path(os.environ.get("CENTRAL_TEST_ARTIFACTS", BASE_DIR / "test-artifacts"))
 SCREENSHOTS = ARTIFACTS / "screenshots"
@@ -98,12 +98,7 @@ def live_web(django_db_setup, django_db_blocker, celery_worker) -> str:
         _wait_until_serving(url, process, log_path)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log_file.close()
+        stop_worker(process, log_file)  # any subprocess: terminate, wait, kill, close log
 
 
 class ConsoleErrors(list):
