@@ -15,7 +15,11 @@ from what all processes share, at a cost of a few small queries per scrape:
   each series' count and last candle, and the enabled watched symbols;
 - Celery queue lengths: `LLEN` of each queue's lists in the Redis broker (the admin's
   queue page reads them the same way, `central.queue_status.queue_depths`);
-- Binance: the counters the workers' clients keep in Redis (`central.metrics.binance`).
+- Binance: the counters the workers' clients keep in Redis (`central.metrics.binance`);
+- market streams: the state row each `stream_market` process keeps (`MarketStream`), one
+  query. The row's counters are stored figures that restart at zero with the process, so
+  they are exported as gauges; last-message age is computed here, because a process that
+  died without a clean stop leaves its row saying "connected" and only the age shows it.
 
 A section that fails (database or Redis down) is skipped and reported by
 `central_metrics_section_up{section=...} 0`; the others are still served.
@@ -116,6 +120,32 @@ _SPEC: dict[str, tuple[type[Metric], str, tuple[str, ...]]] = {
         "The request weight per minute Central's clients stay under (BINANCE_WEIGHT_LIMIT).",
         (),
     ),
+    "central_market_stream_connected": (
+        GaugeMetricFamily,
+        "1 if the market stream process reports itself connected (receiving candles), else 0.",
+        ("stream",),
+    ),
+    "central_market_stream_state": (
+        GaugeMetricFamily,
+        "1 for the state the market stream process last reported, 0 for the others.",
+        ("stream", "state"),
+    ),
+    "central_market_stream_last_message_age_seconds": (
+        GaugeMetricFamily,
+        "Now minus the last message the market stream recorded (absent before its first).",
+        ("stream",),
+    ),
+    "central_market_stream_reconnects": (
+        GaugeMetricFamily,
+        "Reconnections of the market stream since its process started.",
+        ("stream",),
+    ),
+    "central_market_stream_malformed_frames": (
+        GaugeMetricFamily,
+        "Frames the market stream ignored (not JSON, not a kline, not asked for) since its "
+        "process started.",
+        ("stream",),
+    ),
     "central_metrics_section_up": (
         GaugeMetricFamily,
         "1 if a section of the platform metrics could be read at this scrape, else 0.",
@@ -143,6 +173,7 @@ class PlatformCollector(Collector):
             "market": self._market,
             "queues": self._queues,
             "binance": self._binance,
+            "streams": self._streams,
         }
         up = _family("central_metrics_section_up")
         for section, read in sections.items():
@@ -256,6 +287,30 @@ class PlatformCollector(Collector):
             seen.add_metric([], figures.weight_seen_at or 0)
             families += [weight, seen]
         return families
+
+    def _streams(self) -> list[Metric]:
+        from marketdata.models import MarketStream
+        from marketdata.selectors import stream_states
+
+        connected = _family("central_market_stream_connected")
+        states = _family("central_market_stream_state")
+        age = _family("central_market_stream_last_message_age_seconds")
+        reconnects = _family("central_market_stream_reconnects")
+        malformed = _family("central_market_stream_malformed_frames")
+        now = timezone.now()
+        rows = stream_states().values_list(
+            "name", "state", "last_message_at", "reconnects", "malformed"
+        )
+        for name, state, last_message_at, reconnect_count, malformed_count in rows:
+            connected.add_metric([name], 1 if state == MarketStream.State.CONNECTED else 0)
+            # Every state, 0 or 1, so a panel or alert sees a stream leave a state too.
+            for choice in MarketStream.State.values:
+                states.add_metric([name, choice], 1 if choice == state else 0)
+            if last_message_at is not None:
+                age.add_metric([name], max(0.0, (now - last_message_at).total_seconds()))
+            reconnects.add_metric([name], reconnect_count)
+            malformed.add_metric([name], malformed_count)
+        return [connected, states, age, reconnects, malformed]
 
 
 def _finished_run_durations(model, since) -> list[tuple[str, int, float, list[int]]]:

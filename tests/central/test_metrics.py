@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
+from django.db import connection
 from django.test import Client
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -18,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from backtest import services as backtest_services
 from backtest.models import Backtest, RunStatus
 from central.metrics.collector import PlatformCollector, register_platform_collector
-from marketdata.models import CandleSeries, Symbol, SyncRun, WatchedSymbol
+from marketdata.models import CandleSeries, MarketStream, Symbol, SyncRun, WatchedSymbol
 from marketdata.services import request_sync
 from replay.models import ReplayRun
 from tests.backtest.conftest import store_candles
@@ -28,6 +29,7 @@ from tests.fakes.fake_binance import make_klines
 TOKEN = "a-long-random-metrics-token-for-the-tests"
 OUTSIDER = "203.0.113.7"  # TEST-NET-3: never in an allowed network below
 QUEUES = ("backtests", "default", "marketdata", "replays")
+SECTIONS = ("runs", "durations", "market", "queues", "binance", "streams")
 
 Samples = dict[tuple[str, frozenset], float]
 
@@ -187,9 +189,11 @@ def test_a_section_that_cannot_be_read_is_reported_and_the_rest_still_served(set
     samples = parse(generate_latest(registry).decode())
     up = {
         section: value(samples, "central_metrics_section_up", section=section)
-        for section in ("runs", "durations", "market", "queues", "binance")
+        for section in SECTIONS
     }
-    assert up == {"runs": 1, "durations": 1, "market": 1, "queues": 0, "binance": 0}
+    assert up == {
+        "runs": 1, "durations": 1, "market": 1, "queues": 0, "binance": 0, "streams": 1
+    }  # fmt: skip
     assert value(samples, "central_backtests", status="completed") == 0
 
 
@@ -242,6 +246,87 @@ def test_durations_count_only_runs_finished_within_the_window(settings, analyst)
     assert value(samples, "central_run_duration_window_seconds") == 3600
 
 
+# --- market streams ------------------------------------------------------------------------
+
+STREAM_STATES = {"connecting", "backfilling", "connected", "reconnecting", "stopped", "failed"}
+
+
+@pytest.mark.django_db
+def test_each_market_streams_state_is_scraped_from_loopback(metrics_settings):
+    now = datetime.now(UTC)
+    MarketStream.objects.create(
+        name="live",
+        symbols=["BTCUSDT"],
+        timeframes=["1m"],
+        state=MarketStream.State.CONNECTED,
+        started_at=now - timedelta(hours=1),
+        connected_at=now - timedelta(minutes=50),
+        last_message_at=now - timedelta(seconds=3),
+        reconnects=2,
+        messages=9000,
+        malformed=1,
+    )
+    MarketStream.objects.create(
+        name="flaky",
+        symbols=["ETHUSDT"],
+        timeframes=["1m", "5m"],
+        state=MarketStream.State.RECONNECTING,
+        started_at=now - timedelta(days=1),
+        last_message_at=now - timedelta(hours=2),
+        reconnects=17,
+        malformed=5,
+        last_error="ConnectionClosedError: no close frame received or sent",
+    )
+    MarketStream.objects.create(name="retired", state=MarketStream.State.STOPPED)
+
+    response = Client().get("/metrics")  # the test client's address is 127.0.0.1
+    assert response.status_code == 200
+    samples = parse(response.content.decode())
+
+    assert value(samples, "central_metrics_section_up", section="streams") == 1
+    connected = {
+        name: value(samples, "central_market_stream_connected", stream=name)
+        for name in ("live", "flaky", "retired")
+    }
+    assert connected == {"live": 1, "flaky": 0, "retired": 0}
+    for name, current in (("live", "connected"), ("flaky", "reconnecting"), ("retired", "stopped")):
+        states = {
+            state: value(samples, "central_market_stream_state", stream=name, state=state)
+            for state in STREAM_STATES
+        }
+        assert states == {state: int(state == current) for state in STREAM_STATES}, name
+    age = "central_market_stream_last_message_age_seconds"
+    assert 3 <= value(samples, age, stream="live") < 3 + 30
+    assert 7200 <= value(samples, age, stream="flaky") < 7200 + 30
+    # no message ever recorded: no age rather than a made-up one
+    assert (age, frozenset({"stream": "retired"}.items())) not in samples
+    reconnects = "central_market_stream_reconnects"
+    malformed = "central_market_stream_malformed_frames"
+    assert value(samples, reconnects, stream="live") == 2
+    assert value(samples, reconnects, stream="flaky") == 17
+    assert value(samples, reconnects, stream="retired") == 0
+    assert value(samples, malformed, stream="live") == 1
+    assert value(samples, malformed, stream="flaky") == 5
+    assert value(samples, malformed, stream="retired") == 0
+    # exactly these streams, one sample each
+    assert sum(name == "central_market_stream_connected" for name, _ in samples) == 3
+
+
+@pytest.mark.django_db
+def test_the_streams_section_reports_down_when_its_query_fails(metrics_settings):
+    MarketStream.objects.create(name="live", state=MarketStream.State.CONNECTED)
+    with connection.cursor() as cursor:  # undone with the test's transaction
+        cursor.execute("ALTER TABLE marketdata_marketstream RENAME TO marketstream_gone")
+    registry = CollectorRegistry()
+    registry.register(PlatformCollector())
+    samples = parse(generate_latest(registry).decode())
+    assert value(samples, "central_metrics_section_up", section="streams") == 0
+    assert not [name for name, _ in samples if name.startswith("central_market_stream_")]
+    # the sections read before it are still served
+    assert value(samples, "central_metrics_section_up", section="runs") == 1
+    assert value(samples, "central_backtests", status="completed") == 0
+
+
 # --- after real work in the worker ---------------------------------------------------------
 
 SYNC_START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -282,7 +367,7 @@ def test_metrics_after_a_backtest_and_a_rate_limited_sync_in_the_worker(
 
     after = scrape()
 
-    for section in ("runs", "durations", "market", "queues", "binance"):
+    for section in SECTIONS:
         assert value(after, "central_metrics_section_up", section=section) == 1, section
     # runs by status, from the database
     assert value(after, "central_backtests", status="completed") == 1
