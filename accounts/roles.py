@@ -36,6 +36,7 @@ ANALYST_PERMISSIONS = (
     "backtest.add_strategy",
     "backtest.add_backtest",
     "backtest.add_sweep",
+    "backtest.add_papersession",
     "replay.add_importbatch",
     "replay.add_replayrun",
 )
@@ -60,6 +61,10 @@ OPERATOR_PERMISSIONS = (
     "backtest.change_sweep",
     "backtest.view_trade",
     "backtest.view_performancesummary",
+    "backtest.view_papersession",
+    "backtest.change_papersession",
+    "backtest.kill_papersession",
+    "backtest.view_papertrade",
     "replay.view_importbatch",
     "replay.change_importbatch",
     "replay.view_transactionhistory",

@@ -30,6 +30,9 @@ class SecurityAction(models.TextChoices):
     SYNC_CANCELLED = "sync_cancelled", "sync cancelled"
     REPLAY_LAUNCHED = "replay_launched", "replay launched"
     REPLAY_CANCELLED = "replay_cancelled", "replay cancelled"
+    PAPER_SESSION_STARTED = "paper_session_started", "paper session started"
+    PAPER_SESSION_STOPPED = "paper_session_stopped", "paper session stopped"
+    PAPER_SESSION_KILLED = "paper_session_killed", "paper session killed"
 
 
 class SecurityEvent(models.Model):

@@ -33,6 +33,19 @@ AUDITED_MODELS: dict[str, dict] = {
     "backtest.Strategy": {},
     "backtest.Backtest": {"include_fields": ["owner", "symbol", "timeframe", *LIFECYCLE_FIELDS]},
     "backtest.Sweep": {"include_fields": ["owner", "name", "status", "error", "finished_at"]},
+    "backtest.PaperSession": {
+        "include_fields": [
+            "owner",
+            "symbol",
+            "timeframe",
+            "status",
+            "halted_reason",
+            "killed_by",
+            "error",
+            "started_at",
+            "stopped_at",
+        ]
+    },
     "replay.ImportBatch": {
         "include_fields": ["owner", "file_name", "format", "status", "error", "finished_at"]
     },
@@ -47,6 +60,7 @@ NOT_AUDITED: dict[str, str] = {
     "backtest.Trade": "a run's results, written in one COPY by the engine",
     "backtest.PerformanceSummary": "a run's results, computed once by the engine",
     "backtest.EquityCurve": "a run's results, computed once by the engine",
+    "backtest.PaperTrade": "a paper session's results, written by its stepping task",
     "audit.SecurityEvent": "the security trail itself",
     "replay.TransactionHistory": "a trader's fills, written in bulk by imports (see ImportBatch)",
     "replay.ReplayExecution": "a replay's results, written in bulk by the replay",

@@ -24,10 +24,13 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts.sharing_admin import SharingAdmin
-from backtest import services
+from backtest import paper, services
 from backtest.models import (
     Backtest,
     EquityCurve,
+    PaperSession,
+    PaperStatus,
+    PaperTrade,
     PerformanceSummary,
     Strategy,
     Sweep,
@@ -459,3 +462,100 @@ class EquityCurveAdmin(RunResultsViewMixin, admin.ModelAdmin):
     @admin.display(description="timeframe", ordering="backtest__timeframe")
     def timeframe(self, curve: EquityCurve) -> str:
         return curve.backtest.timeframe
+
+
+# --- Paper sessions ---------------------------------------------------------------------
+
+
+class PaperTradeInline(ReadOnlyInlineMixin, admin.TabularInline):
+    model = PaperTrade
+    extra = 0
+    fields = (
+        "entry_time",
+        "exit_time",
+        "side",
+        "quantity",
+        "entry_price",
+        "exit_price",
+        "pnl",
+        "fees",
+        "entry_reason",
+        "exit_reason",
+    )
+    readonly_fields = fields
+
+
+@admin.register(PaperSession)
+class PaperSessionAdmin(ResultsAdminMixin, admin.ModelAdmin):
+    """Read-only history of paper sessions; operators stop them or use the kill switch
+    (the same services as the API, audited). A halted session shows why and by whom."""
+
+    list_display = (
+        "id",
+        "symbol",
+        "timeframe",
+        "strategy_name",
+        "owner",
+        "status",
+        "halted_reason",
+        "killed_by",
+        "equity",
+        "bars_stepped",
+        "last_timestamp",
+    )
+    list_filter = ("status", "halted_reason", "timeframe", "symbol")
+    search_fields = ("symbol", "owner__username", "strategy_snapshot__name")
+    list_select_related = ("owner", "killed_by")
+    date_hierarchy = "created_at"
+    inlines = (PaperTradeInline,)
+    actions = ("stop", "kill")
+    fields = (
+        ("strategy_name", "strategy", "owner"),
+        ("symbol", "timeframe", "source"),
+        ("status", "halted_reason", "killed_by", "error"),
+        ("initial_balance", "equity"),
+        ("warm_up_bars", "bars_stepped", "last_timestamp"),
+        ("created_at", "started_at", "stopped_at"),
+        "snapshot",
+        "run_parameters",
+        "stepper_state",
+    )
+    readonly_fields = ("strategy_name", "snapshot", "run_parameters", "stepper_state")
+
+    @admin.display(description="strategy name")
+    def strategy_name(self, session: PaperSession) -> str:
+        return session.strategy_snapshot.get("name", "")
+
+    @admin.display(description="strategy snapshot")
+    def snapshot(self, session: PaperSession) -> SafeString:
+        return pretty_json(session.strategy_snapshot)
+
+    @admin.display(description="parameters")
+    def run_parameters(self, session: PaperSession) -> SafeString:
+        return pretty_json(session.parameters)
+
+    @admin.display(description="engine state")
+    def stepper_state(self, session: PaperSession) -> SafeString:
+        return pretty_json(session.state)
+
+    def has_kill_permission(self, request: HttpRequest) -> bool:
+        return paper.can_kill_sessions(request.user)
+
+    @admin.action(description="Stop (leave any position open)", permissions=["change"])
+    def stop(self, request: HttpRequest, queryset: QuerySet[PaperSession]) -> None:
+        stopped = sum(paper.stop_session(session, actor=request.user) for session in queryset)
+        self.message_user(request, f"{stopped} stopped.", messages.SUCCESS)
+
+    @admin.action(description="Kill switch (close at the last close, halt)", permissions=["kill"])
+    def kill(self, request: HttpRequest, queryset: QuerySet[PaperSession]) -> None:
+        running = queryset.filter(status=PaperStatus.RUNNING)
+        killed = sum(paper.kill_session(session, request.user, request) for session in running)
+        self.message_user(request, f"{killed} killed.", messages.SUCCESS)
+
+
+@admin.register(PaperTrade)
+class PaperTradeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "session", "side", "entry_time", "exit_time", "pnl", "exit_reason")
+    list_filter = ("side", "exit_reason")
+    list_select_related = ("session",)
+    date_hierarchy = "entry_time"

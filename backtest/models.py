@@ -221,3 +221,94 @@ class EquityCurve(models.Model):
 
     def __str__(self) -> str:
         return f"equity of backtest #{self.backtest_id}"
+
+
+class PaperStatus(models.TextChoices):
+    RUNNING = "running"  # stepped on every newly closed candle of its series
+    STOPPED = "stopped"  # stopped by its owner; an open position stays as it was
+    HALTED = "halted"  # a risk limit (or an operator's kill switch) ended the trading
+    FAILED = "failed"  # stepping raised; `error` says why
+
+
+class PaperSession(models.Model):
+    """A strategy run forward on closed live candles (see `backtest.paper`).
+
+    The engine's whole state between two candles is `state` (`BarStepper.to_state`): the
+    candles themselves stay in the candle store. Equity is one point per stepped bar,
+    `[time µs, equity, drawdown, exposure]`, in a JSON list.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="paper_sessions"
+    )
+    strategy = models.ForeignKey(
+        Strategy, on_delete=models.SET_NULL, null=True, blank=True, related_name="paper_sessions"
+    )
+    strategy_snapshot = models.JSONField(
+        help_text="The strategy's name, rules and config as they were when the session started."
+    )
+    symbol = models.CharField(max_length=20)
+    timeframe = models.CharField(max_length=3, choices=TIMEFRAME_CHOICES)
+    source = models.CharField(max_length=32, default=DEFAULT_SOURCE)
+    parameters = models.JSONField(help_text="Engine parameters, as a backtest records them.")
+    initial_balance = models.DecimalField(**MONEY)
+    status = models.CharField(
+        max_length=10, choices=PaperStatus.choices, default=PaperStatus.RUNNING
+    )
+    state = models.JSONField(default=dict, blank=True, help_text="The stepper's state.")
+    warm_up_bars = models.PositiveIntegerField(default=0)
+    bars_stepped = models.PositiveIntegerField(default=0)
+    last_timestamp = models.DateTimeField(
+        null=True, blank=True, help_text="Open time of the last candle read (warm-up included)."
+    )
+    equity = models.DecimalField(**MONEY, null=True, blank=True)
+    equity_points = models.JSONField(default=list, blank=True)
+    halted_reason = models.CharField(max_length=40, blank=True)
+    killed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=("symbol", "timeframe", "source", "status")),
+            models.Index(fields=("owner", "status")),
+        ]
+        permissions = [("kill_papersession", "Can kill paper sessions (the kill switch)")]
+
+    def __str__(self) -> str:
+        return f"paper session #{self.pk} {self.symbol} {self.timeframe} ({self.status})"
+
+
+class PaperTrade(models.Model):
+    """A paper session's closed round trip, with a backtest Trade's columns."""
+
+    session = models.ForeignKey(PaperSession, on_delete=models.CASCADE, related_name="trades")
+    entry_time = models.DateTimeField()
+    entry_price = models.DecimalField(**PRICE)
+    exit_time = models.DateTimeField()
+    exit_price = models.DecimalField(**PRICE)
+    quantity = models.DecimalField(**QUANTITY)
+    side = models.CharField(max_length=5, choices=Trade.Side.choices)
+    pnl = models.DecimalField(**MONEY)
+    pnl_percentage = models.DecimalField(**RATIO)
+    fees = models.DecimalField(**MONEY, default=0)
+    entry_reason = models.CharField(max_length=40, blank=True)
+    exit_reason = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("session", "entry_time", "id")
+        indexes = [models.Index(fields=("session", "entry_time"))]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} @ {self.entry_price}"

@@ -5,7 +5,8 @@ import random
 from celery import shared_task
 from django.conf import settings
 
-from backtest import execution, services
+from backtest import execution, paper, services
+from marketdata.models import DEFAULT_SOURCE
 
 
 @shared_task(
@@ -40,3 +41,11 @@ def finish_sweep(cell_results: list[dict], sweep_id: int) -> dict:
 @shared_task(name="backtest.tasks.reap_stale_backtests")
 def reap_stale_backtests() -> list[int]:
     return execution.reap_stale_backtests()
+
+
+@shared_task(acks_late=True, name="backtest.tasks.advance_paper_sessions")
+def advance_paper_sessions(symbol: str, timeframe: str, source: str = DEFAULT_SOURCE) -> dict:
+    """Step the series' running paper sessions over their new closed candles. Safe to
+    run twice or concurrently: each session is row-locked and steps only candles after
+    its last one."""
+    return paper.advance_sessions_for(symbol, timeframe, source)

@@ -49,6 +49,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidURI, WebSocketException
 from websockets.uri import parse_uri
 
+from backtest.paper import schedule_advance
 from marketdata.binance_client import BinanceError, Kline, MalformedPayload, parse_kline
 from marketdata.importers.validation import validate
 from marketdata.live import publish_candle
@@ -443,6 +444,7 @@ class MarketStreamService:
         if series is None:
             series = self._series[target] = get_or_create_series(target.symbol, target.timeframe)
         upsert_candles(series, batch)
+        schedule_advance(target.symbol, target.timeframe)  # paper sessions of the series
 
     def _record_start(self) -> None:
         MarketStream.objects.update_or_create(

@@ -41,9 +41,9 @@ from rest_framework.test import APIClient
 from accounts import credentials, sharing, tokens
 from accounts.roles import STAFF_ROLES, Role
 from accounts.services import role_of
-from backtest import services
+from backtest import paper, services
 from backtest.execution import execute_backtest
-from backtest.models import Backtest, RunStatus, Strategy, Sweep
+from backtest.models import Backtest, PaperSession, RunStatus, Strategy, Sweep
 from marketdata.models import CandleSeries, SyncRun
 from marketdata.services import create_sync_run, import_candles
 from replay import runs
@@ -199,6 +199,12 @@ class World:
         return run
 
     @cached_property
+    def paper_session(self) -> PaperSession:
+        """The owner's running paper session on the series (not shared: none are)."""
+        assert self.series
+        return paper.start_session(self.owner, self._run_request())
+
+    @cached_property
     def sync_run(self) -> SyncRun:
         return create_sync_run("BTCUSDT", "1h", T0, user=self.users["operator"])
 
@@ -216,6 +222,7 @@ TARGETS: dict[str, Callable[[World], list]] = {
     "import_batch": lambda w: [w.import_batch.pk],
     "transaction": lambda w: [w.transaction.pk],
     "replay_run": lambda w: [w.replay_run.pk],
+    "paper_session": lambda w: [w.paper_session.pk],
 }
 
 # --- Request bodies (callables take the world: a body may need candles or a file) ------
@@ -422,6 +429,16 @@ MATRIX: tuple[Case, ...] = (
       body=SHARE_WITH_OPERATOR),
     C("replay-shares",         "delete", "replay_run",      204, 403, 404, 204, 401,
       query=UNSHARE_VIEWER),
+    # Paper sessions: starting takes the analyst's permission; a session is its owner's
+    # (not shareable), operators see and stop all; the kill switch is operators' alone
+    # (the owner sees the session: 403; others do not: 404).
+    C("paper-session-list",    "get",    None,              200, 200, 200, 200, 401),
+    C("paper-session-list",    "post",   None,              201, 403, 201, 201, 401,
+      body=backtest_request),
+    C("paper-session-detail",  "get",    "paper_session",   200, 404, 404, 200, 401),
+    C("paper-session-stop",    "post",   "paper_session",   200, 404, 404, 200, 401),
+    C("paper-session-kill",    "post",   "paper_session",   403, 404, 404, 200, 401),
+    C("paper-session-kill-all", "post",  None,              403, 403, 403, 200, 401),
 )
 # fmt: on
 

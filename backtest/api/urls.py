@@ -8,7 +8,7 @@ from django.urls import path
 
 from accounts.api.shares import shares_view
 from backtest import selectors
-from backtest.api import views
+from backtest.api import paper_views, views
 
 urlpatterns = [
     path("strategies/", views.StrategyListView.as_view(), name="strategy-list"),
@@ -60,5 +60,26 @@ urlpatterns = [
         "sweeps/<int:pk>/shares/",
         shares_view(selectors.visible_sweeps, "sweep"),
         name="sweep-shares",
+    ),
+    path("paper-sessions/", paper_views.PaperSessionListView.as_view(), name="paper-session-list"),
+    path(
+        "paper-sessions/kill-all/",
+        paper_views.PaperSessionKillAllView.as_view(),
+        name="paper-session-kill-all",
+    ),
+    path(
+        "paper-sessions/<int:pk>/",
+        paper_views.PaperSessionDetailView.as_view(),
+        name="paper-session-detail",
+    ),
+    path(
+        "paper-sessions/<int:pk>/stop/",
+        paper_views.PaperSessionStopView.as_view(),
+        name="paper-session-stop",
+    ),
+    path(
+        "paper-sessions/<int:pk>/kill/",
+        paper_views.PaperSessionKillView.as_view(),
+        name="paper-session-kill",
     ),
 ]
