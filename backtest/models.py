@@ -263,6 +263,11 @@ class PaperSession(models.Model):
     )
     equity = models.DecimalField(**MONEY, null=True, blank=True)
     equity_points = models.JSONField(default=list, blank=True)
+    metrics = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="A backtest's summary metrics over the bars traded so far (after each step).",
+    )
     halted_reason = models.CharField(max_length=40, blank=True)
     killed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

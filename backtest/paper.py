@@ -38,7 +38,8 @@ from django.utils import timezone
 from accounts.access import User, accessible
 from audit.events import record_event
 from audit.models import SecurityAction
-from backtest import validators
+from backtest import paper_progress, validators
+from backtest.engine.metrics import compute_metrics
 from backtest.engine.rules import InvalidStrategy
 from backtest.engine.stepper import (
     Bar,
@@ -49,7 +50,7 @@ from backtest.engine.stepper import (
     TradeClosed,
     TradingHalted,
 )
-from backtest.engine.types import Bars
+from backtest.engine.types import ENTRY_REASONS, EXIT_REASONS, Bars, TradeLog
 from backtest.models import PaperSession, PaperStatus, PaperTrade
 from backtest.services import BacktestRequest, InvalidBacktestInput, NotAllowed, prepare_run
 from marketdata.models import DEFAULT_SOURCE, CandleSeries
@@ -242,6 +243,7 @@ def advance_session(session: PaperSession | int, batch: int = ADVANCE_BATCH) -> 
             if _halt_reason(stepper):
                 break
         _save(locked, stepper, events)
+    paper_progress.publish_paper_session(locked, sum(isinstance(e, TradeClosed) for e in events))
     if not isinstance(session, int):
         session.refresh_from_db()
     return stepped
@@ -270,6 +272,7 @@ def _save(session: PaperSession, stepper: BarStepper, events: list[Event]) -> No
     session.state = stepper.to_state()
     session.last_timestamp = _to_datetime(stepper.last_timestamp)
     session.equity = Decimal(repr(stepper.equity))
+    session.metrics = session_metrics(session)
     halts = [event.limit for event in events if isinstance(event, TradingHalted)]
     reason = _halt_reason(stepper)
     if reason:
@@ -279,6 +282,69 @@ def _save(session: PaperSession, stepper: BarStepper, events: list[Event]) -> No
     elif halts:
         session.halted_reason = halts[-1]  # daily loss limit, or drawdown with a position
     session.save()
+
+
+def session_metrics(session: PaperSession) -> dict[str, float | int | None]:
+    """A backtest's summary metrics (`engine.metrics.compute_metrics`, the same code)
+    over the bars the session has traded (its equity points; the warm-up only fed the
+    indicators) and its closed trades; an open position counts only through the equity.
+    Called inside `_save`'s transaction, so the trades just created are included."""
+    points = session.equity_points
+    times = np.array([point[0] for point in points], dtype=np.int64)
+    equity = np.array([point[1] for point in points], dtype=np.float64)
+    closes = np.empty(0)
+    if len(times):
+        stored = candle_arrays(
+            _series(session),
+            _to_datetime(int(times[0])),
+            _to_datetime(int(times[-1])) + timedelta(microseconds=1),
+            ("close",),
+        )
+        index = np.searchsorted(stored["timestamp"], times)
+        if index.max() >= len(stored["timestamp"]) or (stored["timestamp"][index] != times).any():
+            raise PaperSessionError(
+                f"a candle of {session.symbol} {session.timeframe} the session traded is "
+                "no longer stored"
+            )
+        closes = stored["close"][index]
+    bars = Bars.from_arrays(
+        {"timestamp": times, "close": closes, **{n: closes for n in ("open", "high", "low")}}
+        | {"volume": np.zeros(len(times))}
+    )
+    rows = list(
+        session.trades.order_by("exit_time", "pk").values_list(
+            "entry_time", "exit_time", "side", "quantity", "entry_price", "exit_price",
+            "pnl", "pnl_percentage", "fees", "entry_reason", "exit_reason",
+        )
+    )  # fmt: skip
+
+    def column(position: int, dtype: type = np.float64) -> np.ndarray:
+        return np.array([float(row[position]) for row in rows], dtype=dtype)
+
+    def bar_index(position: int) -> np.ndarray:
+        moments = np.array([_to_microseconds(row[position]) for row in rows], dtype=np.int64)
+        return np.clip(np.searchsorted(times, moments), 0, max(len(times) - 1, 0))
+
+    def reason(position: int, names: tuple[str, ...]) -> np.ndarray:
+        return np.array(
+            [names.index(row[position]) if row[position] in names else 0 for row in rows],
+            dtype=np.int8,
+        )
+
+    trades = TradeLog(
+        entry_index=bar_index(0),
+        exit_index=bar_index(1),
+        side=np.array([1 if row[2] == "long" else -1 for row in rows], dtype=np.int8),
+        quantity=column(3),
+        entry_price=column(4),
+        exit_price=column(5),
+        pnl=column(6),
+        pnl_percentage=column(7),
+        fees=column(8),
+        entry_reason=reason(9, ENTRY_REASONS),
+        exit_reason=reason(10, EXIT_REASONS),
+    )
+    return compute_metrics(bars, trades, equity, _config(session))
 
 
 def _trade(session: PaperSession, event: TradeClosed) -> PaperTrade:
@@ -324,6 +390,7 @@ def _fail(session_id: int, exc: Exception) -> None:
         error=message or f"an internal error stopped the session (logged as session {session_id})",
         stopped_at=timezone.now(),
     )
+    paper_progress.publish_paper_session(PaperSession.objects.get(pk=session_id))
 
 
 def schedule_advance(symbol: str, timeframe: str, source: str = DEFAULT_SOURCE) -> None:
@@ -361,6 +428,8 @@ def stop_session(session: PaperSession, actor: AbstractBaseUser | None = None) -
         if updated:
             record_event(SecurityAction.PAPER_SESSION_STOPPED, actor=actor, target=session)
     session.refresh_from_db()
+    if updated:
+        paper_progress.publish_paper_session(session)
     return bool(updated)
 
 
@@ -398,6 +467,7 @@ def kill_session(
             },
         )
     session.refresh_from_db()
+    paper_progress.publish_paper_session(session, len(closed))
     return True
 
 

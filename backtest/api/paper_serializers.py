@@ -112,11 +112,24 @@ class PaperSessionDetailSerializer(PaperSessionSerializer):
     """A session with its position, breakers, closed trades and equity per bar."""
 
     position = serializers.SerializerMethodField()
+    metrics = serializers.DictField(
+        read_only=True,
+        help_text=(
+            "A backtest's summary metrics (the same names and formulas) over the bars "
+            "traded so far and the closed trades; updated after each step."
+        ),
+    )
     trades = PaperTradeSerializer(many=True, read_only=True)
     equity_curve = serializers.SerializerMethodField()
 
     class Meta(PaperSessionSerializer.Meta):
-        fields = (*PaperSessionSerializer.Meta.fields, "position", "trades", "equity_curve")
+        fields = (
+            *PaperSessionSerializer.Meta.fields,
+            "position",
+            "metrics",
+            "trades",
+            "equity_curve",
+        )
         read_only_fields = fields
 
     @extend_schema_field(serializers.DictField())

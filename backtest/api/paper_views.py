@@ -56,6 +56,30 @@ SESSION_EXAMPLE = OpenApiExample(
         "created_at": "2024-06-01T00:12:03Z",
         "started_at": "2024-06-01T00:12:03Z",
         "stopped_at": None,
+        "position": {
+            "open_trade": None,
+            "pending_order": None,
+            "breakers": {"max_drawdown": False, "daily_loss_limit": False, "kill_switch": False},
+            "cash": 5123.4,
+        },
+        "metrics": {
+            "final_balance": 5123.4,
+            "total_pnl": 123.4,
+            "total_pnl_percentage": 2.468,
+            "max_drawdown": 61.2,
+            "max_drawdown_percentage": 1.19,
+            "sharpe_ratio": 1.84,
+            "total_trades": 4,
+            "winning_trades": 3,
+            "losing_trades": 1,
+            "win_rate": 75.0,
+            "profit_factor": 3.1,
+            "fees_paid": 20.5,
+        },
+        "trades": [],
+        "equity_curve": [
+            {"t": "2024-06-05T23:00:00Z", "equity": 5123.4, "drawdown": 0.0, "exposure": 0.0}
+        ],
     },
 )
 

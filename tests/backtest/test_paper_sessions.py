@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 from django.urls import reverse
 
 from audit.models import SecurityAction, SecurityEvent
-from backtest import paper, services, tasks
+from backtest import paper, services, tasks, validators
+from backtest.engine.metrics import METRIC_NAMES, compute_metrics
 from backtest.engine.stepper import window_length
+from backtest.engine.types import Bars, TradeLog
 from backtest.execution import execute_backtest
 from backtest.models import PaperSession, PaperStatus, RunStatus
 from backtest.strategy_templates import template_strategy
+from marketdata.selectors import OHLCV, candle_arrays, find_series
 from marketdata.services import import_candles
+from marketdata.timeframes import get_timeframe
 from tests.backtest.api.conftest import sine_klines
 
 pytestmark = pytest.mark.django_db
@@ -263,3 +268,55 @@ def test_admin_lists_sessions_read_only_and_kills_through_the_action(client, ana
     # Analysts have no admin; and only the kill permission offers the action.
     client.force_login(analyst)
     assert client.get(base).status_code == 302
+
+
+def test_a_session_keeps_a_backtests_metrics_of_its_equity_and_trades(analyst):
+    store(0, STORED_FIRST)
+    session = paper.start_session(analyst, run_request())
+    assert session.metrics == {}
+    store(STORED_FIRST, BARS)
+    catch_up(session, batch=100)
+    metrics = session.metrics
+    assert set(metrics) == set(METRIC_NAMES)
+
+    # The engine's own code over the same equity points, candles and stored trades.
+    points = session.equity_points
+    times = np.array([point[0] for point in points], dtype=np.int64)
+    equity = np.array([point[1] for point in points])
+    series = find_series("BTCUSDT", "1h", session.source)
+    candles = candle_arrays(
+        series, paper._to_datetime(times[0]), paper._to_datetime(times[-1] + 1), OHLCV
+    )
+    assert candles["timestamp"].tolist() == times.tolist()
+    trades = list(session.trades.order_by("exit_time", "id"))
+    index = {t: i for i, t in enumerate(times.tolist())}
+    log = TradeLog(
+        entry_index=np.array([index[paper._to_microseconds(t.entry_time)] for t in trades]),
+        exit_index=np.array([index[paper._to_microseconds(t.exit_time)] for t in trades]),
+        side=np.array([1 if t.side == "long" else -1 for t in trades], dtype=np.int8),
+        **{
+            name: np.array([float(getattr(t, name)) for t in trades])
+            for name in ("quantity", "entry_price", "exit_price", "pnl", "pnl_percentage", "fees")
+        },
+        entry_reason=np.zeros(len(trades), dtype=np.int8),
+        exit_reason=np.zeros(len(trades), dtype=np.int8),
+    )
+    config = validators.build_engine_config(
+        session.parameters, get_timeframe("1h").periods_per_year
+    )
+    expected = compute_metrics(Bars.from_arrays(candles), log, equity, config)
+    for name in ("total_pnl_percentage", "max_drawdown_percentage", "total_trades", "win_rate"):
+        assert metrics[name] == expected[name], name
+    assert metrics == expected
+
+    # And what they mean, from the session itself.
+    assert metrics["total_trades"] == session.trades.count() >= 8
+    winners = session.trades.filter(pnl__gt=0).count()
+    assert metrics["win_rate"] == pytest.approx(winners / session.trades.count() * 100)
+    initial = float(session.initial_balance)
+    assert metrics["total_pnl_percentage"] == pytest.approx(
+        (float(session.equity) / initial - 1) * 100
+    )
+    assert metrics["max_drawdown_percentage"] == pytest.approx(
+        max(point[2] for point in points) * 100
+    )
